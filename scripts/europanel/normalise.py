@@ -1,0 +1,171 @@
+"""Normalise one cohort's records of one chunk with bcftools (DESIGN §2.2).
+
+bcftools does the work (pysam ships it, so no separate install). Per chunk:
+
+1. `view -r`: the chunk widened by `realign_window` on both sides, because
+   left-alignment moves an indel left (into the chunk from the right) and
+   trimming a shared prefix moves a record right; keep only sheet samples;
+2. `annotate`: rename contigs to the reference's names, drop INFO and every
+   FORMAT field counting does not need;
+3. `norm -m -any -f`: split multiallelics, left-align, check REF;
+4. `norm -d exact`: remove exact duplicates (not combinable with -m in one call);
+5. `view -t`: keep records whose *normalised* POS is in the chunk, so each
+   variant is in exactly one chunk and the same variant written at different
+   positions by two cohorts meets in one chunk.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pysam
+from pysam import bcftools
+
+from europanel.regions import Chunk, harmonised_name
+from europanel.sheets import InputError
+
+COUNTED_FORMAT_FIELDS = ("GT", "AD", "DP", "GQ")
+
+
+@dataclass(frozen=True)
+class InputContigs:
+    """One input file and the reference names of the contigs it holds records for."""
+
+    path: str
+    to_reference: dict[str, str]  # input contig name -> reference contig name
+
+    def input_name(self, reference_contig: str) -> str | None:
+        for name, ref_name in self.to_reference.items():
+            if ref_name == reference_contig:
+                return name
+        return None
+
+
+def input_contigs(path: str, reference_contigs: set[str]) -> InputContigs:
+    """Map the contigs an indexed input has records on to reference names."""
+    with pysam.VariantFile(path) as vcf:
+        names = list(vcf.index.keys()) if vcf.index is not None else list(vcf.header.contigs)
+    mapping = {}
+    for name in names:
+        ref_name = harmonised_name(name, reference_contigs)
+        if ref_name is not None:
+            mapping[name] = ref_name
+    return InputContigs(path, mapping)
+
+
+def run_bcftools(command, *args: str) -> str:
+    """Run a pysam bcftools command and return its messages; failures become readable errors."""
+    try:
+        command(*args, catch_stdout=False)
+    except pysam.utils.SamtoolsError as error:
+        raise RuntimeError(f"bcftools {' '.join(args)} failed:\n{error}") from None
+    return command.get_messages() or ""
+
+
+def norm_line_counts(messages: str) -> dict[str, int]:
+    """Parse bcftools norm's `Lines total/split/.../skipped:` summary line."""
+    for line in messages.splitlines():
+        if line.startswith("Lines"):
+            names, values = line.split(":", 1)
+            keys = names.split()[-1].split("/")
+            return dict(zip(keys, map(int, values.split("/"))))
+    return {}
+
+
+def ref_mismatches(messages: str) -> list[tuple[str, str, str, str]]:
+    """(contig, pos, VCF REF, FASTA REF) of each REF_MISMATCH line from `norm -c w`."""
+    return [
+        tuple(line.split("\t")[1:5])
+        for line in messages.splitlines()
+        if line.startswith("REF_MISMATCH")
+    ]
+
+
+def normalise_chunk(
+    inputs: list[InputContigs],
+    chunk: Chunk,
+    samples: list[str],
+    fasta: str,
+    out_bcf: str,
+    realign_window: int = 1000,
+    ref_mismatch: str = "error",
+) -> dict[str, int]:
+    """Write the cohort's normalised, deduplicated, biallelic records of `chunk` as BCF.
+
+    Returns what happened to the records (for the QC report).
+    """
+    sources = [(i.path, i.input_name(chunk.contig)) for i in inputs]
+    sources = [(path, name) for path, name in sources if name is not None]
+    keep_format = ",".join(f"FORMAT/{f}" for f in COUNTED_FORMAT_FIELDS)
+    with tempfile.TemporaryDirectory(dir=Path(out_bcf).parent) as tmp:
+        tmp = Path(tmp)
+        sample_file = tmp / "samples.txt"
+        sample_file.write_text("\n".join(samples) + "\n")
+        if not sources:
+            write_empty_bcf(inputs[0].path, sample_file, chunk, tmp, out_bcf)
+            return {"input_records": 0, "split": 0, "realigned": 0, "ref_mismatch": 0,
+                    "duplicates": 0, "output_records": 0}
+        rename = tmp / "rename.txt"
+        rename.write_text("".join(f"{n}\t{r}\n" for i in inputs for n, r in i.to_reference.items()))
+        pieces = []
+        for k, (path, name) in enumerate(sources):
+            window = f"{name}:{max(1, chunk.start - realign_window)}-{chunk.end + realign_window}"
+            raw, annotated = tmp / f"raw{k}.bcf", tmp / f"annotated{k}.bcf"
+            run_bcftools(bcftools.view, "--no-version", "-r", window, "-S", str(sample_file),
+                         "-Ou", "-o", str(raw), path)
+            run_bcftools(bcftools.annotate, "--no-version", "--rename-chrs", str(rename),
+                         "-x", f"INFO,^{keep_format}", "-Ou", "-o", str(annotated), str(raw))
+            pieces.append(annotated)
+        joined = pieces[0]
+        if len(pieces) > 1:
+            # A contig spread over several files of one cohort: join, then sort.
+            concatenated, joined = tmp / "concat.bcf", tmp / "sorted.bcf"
+            run_bcftools(bcftools.concat, "--no-version", "-Ou", "-o", str(concatenated),
+                         *map(str, pieces))
+            run_bcftools(bcftools.sort, "-T", str(tmp), "-Ou", "-o", str(joined),
+                         str(concatenated))
+        split, deduplicated = tmp / "split.bcf", tmp / "dedup.bcf"
+        check = "wx" if ref_mismatch == "drop" else "w"
+        messages = run_bcftools(bcftools.norm, "--no-version", "-f", fasta, "-c", check,
+                                "-m", "-any", "-Ou", "-o", str(split), str(joined))
+        mismatches = [m for m in ref_mismatches(messages) if chunk_owns(chunk, m)]
+        if mismatches and ref_mismatch == "error":
+            shown = "; ".join(f"{c}:{p} VCF {v} vs FASTA {r}" for c, p, v, r in mismatches[:5])
+            raise InputError(
+                f"{', '.join(p for p, _ in sources)}: {len(mismatches)} REF allele(s) in "
+                f"{chunk.region} do not match {fasta} (first: {shown}). Check that the input "
+                "was called against this reference, or set `normalise: {ref_mismatch: drop}` "
+                "to leave such records out (they are counted in the report)"
+            )
+        split_counts = norm_line_counts(messages)
+        dedup_counts = norm_line_counts(
+            run_bcftools(bcftools.norm, "--no-version", "-d", "exact", "-Ou", "-o",
+                         str(deduplicated), str(split))
+        )
+        final_counts = norm_line_counts(
+            # a no-op norm pass is the cheapest way to have bcftools count the output
+            run_bcftools(bcftools.norm, "--no-version", "-t", chunk.region, "-Ob", "-o",
+                         out_bcf, str(deduplicated))
+        )
+    # Window-wide counts (the window overlaps neighbouring chunks); the report uses ratios.
+    return {
+        "input_records": split_counts.get("total", 0),
+        "split": split_counts.get("split", 0),
+        "realigned": split_counts.get("realigned", 0),
+        "ref_mismatch": len(mismatches),
+        "duplicates": dedup_counts.get("dup_removed", 0),
+        "output_records": final_counts.get("total", 0),
+    }
+
+
+def chunk_owns(chunk: Chunk, mismatch: tuple[str, str, str, str]) -> bool:
+    """A REF mismatch is reported by the chunk it lies in, not by its neighbours' windows."""
+    return chunk.start <= int(mismatch[1]) <= chunk.end
+
+
+def write_empty_bcf(template: str, sample_file: Path, chunk: Chunk, tmp: Path, out_bcf: str):
+    """A chunk the cohort has no records on: a header-only BCF with the cohort's samples."""
+    run_bcftools(bcftools.view, "--no-version", "-h", "-S", str(sample_file), "-Ob", "-o",
+                 out_bcf, template)

@@ -1,0 +1,161 @@
+"""Publish the panel: sites-only bgzipped VCF + tabix index, and the same records as Parquet."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pysam
+
+from europanel import __version__
+
+SITE_FIELDS = ["CHROM", "POS", "REF", "ALT", "FILTER"]
+SEX_NAMES = {"XX": "XX (karyotypically female) samples", "XY": "XY (karyotypically male) samples"}
+
+
+def describe_group(group: str, cohorts: list[str]) -> str:
+    if group in SEX_NAMES:
+        return SEX_NAMES[group]
+    if "_" in group:
+        population, sex = group.split("_", 1)
+        return f"{SEX_NAMES[sex]} of population {population}"
+    if group in cohorts:
+        return f"samples of cohort {group}"
+    return f"samples of population {group}"
+
+
+def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[str, str, str]]:
+    """(Number, Type, Description) of every INFO field present in the records."""
+    adj = "high-quality genotypes (adj: GQ, DP and het allele-balance thresholds)"
+    fixed = {
+        "AC": ("A", "Integer", f"Alternate allele count, all samples, {adj}"),
+        "AN": ("1", "Integer", f"Total number of called alleles, all samples, {adj}"),
+        "AF": ("A", "Float", "Alternate allele frequency AC/AN, all samples, adj"),
+        "nhomalt": ("A", "Integer", "Number of homozygous-alternate diploid genotypes, all samples, adj"),
+        "nhemi": ("A", "Integer", "Number of haploid alternate calls of XY samples on non-PAR X/Y, adj"),
+        "AC_raw": ("A", "Integer", "Alternate allele count, all samples, before genotype QC"),
+        "AN_raw": ("1", "Integer", "Total number of called alleles, all samples, before genotype QC"),
+        "AF_raw": ("A", "Float", "Alternate allele frequency, all samples, before genotype QC"),
+        "nhomalt_raw": ("A", "Integer", "Homozygous-alternate diploid genotypes, before genotype QC"),
+        "grpmax": ("A", "String", "Population with the highest AF (AC > 0, faf_exclude left out)"),
+        "AC_grpmax": ("A", "Integer", "AC of the grpmax population, adj"),
+        "AN_grpmax": ("A", "Integer", "AN of the grpmax population, adj"),
+        "AF_grpmax": ("A", "Float", "AF of the grpmax population, adj"),
+        "nhomalt_grpmax": ("A", "Integer", "nhomalt of the grpmax population, adj"),
+        "cohorts_called": (".", "String", "Cohorts whose input had this site and passed FILTER"),
+        "cohorts_filtered": (".", "String", "Cohorts whose input had this site but failed FILTER"),
+    }
+    definitions = {}
+    for column in columns:
+        if column in SITE_FIELDS:
+            continue
+        if column in fixed:
+            definitions[column] = fixed[column]
+            continue
+        prefix, _, rest = column.partition("_")
+        if column.startswith("fafmax_"):
+            level = column.split("_")[1]
+            if column.endswith("_gen_anc"):
+                definitions[column] = ("A", "String", f"Population with the largest {level}")
+            else:
+                definitions[column] = ("A", "Float", f"Largest {level} over populations "
+                                       "(faf_exclude left out)")
+        elif prefix in ("faf95", "faf99"):
+            confidence = "95%" if prefix == "faf95" else "99%"
+            whom = f"population {rest}" if rest else "all samples"
+            definitions[column] = ("A", "Float", f"Filtering allele frequency, {whom}: the "
+                                   f"largest AF whose Poisson {confidence} upper bound of AC is "
+                                   "below the observed AC (0 where AC <= 1), adj")
+        elif prefix in ("AC", "AN", "AF", "nhomalt"):
+            number, kind = {"AC": ("A", "Integer"), "AN": ("1", "Integer"),
+                            "AF": ("A", "Float"), "nhomalt": ("A", "Integer")}[prefix]
+            what = {"AC": "Alternate allele count", "AN": "Total number of called alleles",
+                    "AF": "Alternate allele frequency", "nhomalt":
+                    "Number of homozygous-alternate diploid genotypes"}[prefix]
+            definitions[column] = (number, kind, f"{what}, {describe_group(rest, cohorts)}, adj")
+        else:
+            raise ValueError(f"no INFO definition for column {column}")
+    return definitions
+
+
+def format_value(value, kind: str) -> str | None:
+    """VCF text of one INFO value; None for a missing value (the key is then left out)."""
+    if value is None or value is pd.NA:
+        return None
+    if kind == "Float":
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return f"{value:.6g}"
+    if kind == "Integer":
+        return str(int(value))
+    return str(value)
+
+
+def header_lines(panel: dict, definitions: dict, contig_lengths: dict[str, int]) -> list[str]:
+    lines = [
+        "##fileformat=VCFv4.2",
+        '##FILTER=<ID=PASS,Description="All filters passed">',
+        '##FILTER=<ID=AC0,Description="Allele count is zero after genotype QC (adj): no '
+        'sample had a high-quality genotype carrying this allele">',
+        f"##source=europanel {__version__}",
+        f"##reference={panel['reference']}",
+        f"##reference_build={panel['build']}",
+    ]
+    lines += [f"##{key}={value}" for key, value in panel.get("extra", {}).items()]
+    lines += [f"##contig=<ID={c},length={n}>" for c, n in contig_lengths.items()]
+    for name, (number, kind, description) in definitions.items():
+        lines.append(f'##INFO=<ID={name},Number={number},Type={kind},Description="{description}">')
+    lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+    return lines
+
+
+def vcf_lines(records: pd.DataFrame, definitions: dict) -> list[str]:
+    fields = list(definitions)
+    kinds = [definitions[f][1] for f in fields]
+    columns = [records[f].tolist() for f in fields]
+    lines = []
+    for row, (chrom, pos, ref, alt, status) in enumerate(
+        zip(records["CHROM"], records["POS"], records["REF"], records["ALT"], records["FILTER"])
+    ):
+        info = []
+        for field, kind, values in zip(fields, kinds, columns):
+            text = format_value(values[row], kind)
+            if text is not None:
+                info.append(f"{field}={text}")
+        lines.append(f"{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\t{status}\t{';'.join(info) or '.'}")
+    return lines
+
+
+def write_panel(
+    records: pd.DataFrame,
+    vcf_gz: str,
+    parquet: str,
+    contig_lengths: dict[str, int],
+    panel: dict,
+    cohorts: list[str],
+) -> None:
+    """Write the bgzipped, indexed VCF and the Parquet table; each appears only when complete."""
+    definitions = info_definitions(list(records.columns), cohorts)
+    text = Path(f"{vcf_gz}.partial.vcf")
+    with open(text, "w") as out:
+        out.write("\n".join(header_lines(panel, definitions, contig_lengths)) + "\n")
+        for start in range(0, len(records), 100_000):
+            lines = vcf_lines(records.iloc[start : start + 100_000], definitions)
+            if lines:
+                out.write("\n".join(lines) + "\n")
+    partial_gz = f"{vcf_gz}.partial.gz"
+    pysam.tabix_compress(str(text), partial_gz, force=True)
+    text.unlink()
+    pysam.tabix_index(partial_gz, preset="vcf", force=True)
+    os.replace(f"{partial_gz}.tbi", f"{vcf_gz}.tbi")
+    os.replace(partial_gz, vcf_gz)
+    partial_parquet = f"{parquet}.partial"
+    records.to_parquet(partial_parquet, index=False)
+    os.replace(partial_parquet, parquet)
+
+
+def concat_records(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Chunks are written in genome order, so concatenation keeps the panel sorted."""
+    return pd.concat(parts, ignore_index=True)
