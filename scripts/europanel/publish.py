@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -82,11 +81,9 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
 
 def format_value(value, kind: str) -> str | None:
     """VCF text of one INFO value; None for a missing value (the key is then left out)."""
-    if value is None or value is pd.NA:
+    if value is None or pd.isna(value):
         return None
     if kind == "Float":
-        if isinstance(value, float) and math.isnan(value):
-            return None
         return f"{value:.6g}"
     if kind == "Integer":
         return str(int(value))
