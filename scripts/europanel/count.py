@@ -281,7 +281,7 @@ def count_bcf(
     flush()
 
     table = pd.DataFrame(sites, columns=SITE_COLUMNS)
-    table["pos"] = table["pos"].astype(np.int64)
+    table = table.astype({"pos": np.int64, "filtered": bool})  # typed even when empty
     columns = count_columns(groups)
     values = np.zeros((len(table), len(columns)), dtype=np.int32)
     if parts:

@@ -1,0 +1,60 @@
+"""Shared fixtures: the demo pipeline run once per test session in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_PANEL = "results/panel/demo.sites"
+
+
+def snakemake_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", *args]
+
+
+def environment() -> dict[str, str]:
+    """The rules call `europanel`: put this interpreter's bin directory first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def make_workdir(path: Path) -> Path:
+    """A run directory that sees the repository's workflow, config and demo through links."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ("workflow", "resources"):
+        (path / name).symlink_to(REPO / name)
+    shutil.copytree(REPO / "config", path / "config")
+    return path
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        snakemake_command("--cores", "2", *args),
+        cwd=workdir,
+        env=environment(),
+        capture_output=True,
+        text=True,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """Run the whole demo once; tests read its outputs (keep the normalised BCFs too)."""
+    workdir = make_workdir(tmp_path_factory.mktemp("demo"))
+    run_snakemake(workdir, "--notemp")
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def demo_vcf(demo_run) -> Path:
+    return demo_run / f"{DEMO_PANEL}.vcf.gz"
