@@ -15,12 +15,20 @@ from pathlib import Path
 import pandas as pd
 
 from europanel import __version__
+from europanel.bundle import Bundle, check_compatible, write_bundle
 from europanel.count import GenotypeQC, count_bcf, write_counts
-from europanel.merge import CohortCounts, PanelPolicy, merge_chunk, withheld_groups
+from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
 from europanel.normalise import input_contigs, normalise_chunk
 from europanel.publish import concat_records, write_panel
-from europanel.regions import PloidyMap, builtin_par_bed, chunk_by_name, read_bed, read_fai
-from europanel.sheets import InputError, load_cohort_sheet, load_sample_sheet
+from europanel.regions import (
+    PloidyMap,
+    bare_name,
+    builtin_par_bed,
+    chunk_by_name,
+    read_bed,
+    read_fai,
+)
+from europanel.sheets import InputError, read_tsv
 
 
 def threshold(text: str) -> float | None:
@@ -36,22 +44,27 @@ def genotype_qc(args) -> GenotypeQC:
                       args.min_het_ab)
 
 
-def load_sheets(args):
-    cohorts = load_cohort_sheet(args.cohorts)
-    return cohorts, load_sample_sheet(args.samples, sorted(set(cohorts["cohort"])))
+def cohort_samples(args) -> pd.DataFrame:
+    """The cohort's rows of the sample sheet (written per cohort by the workflow)."""
+    samples = read_tsv(args.samples)
+    return samples[samples["cohort"] == args.cohort].reset_index(drop=True)
 
 
 def ploidy_map(args) -> PloidyMap:
     return PloidyMap.from_bed(args.par or builtin_par_bed(args.build))
 
 
+def open_bundles(folders: list[str]) -> list[Bundle]:
+    bundles = [Bundle.open(folder) for folder in folders]
+    check_compatible(bundles)
+    return bundles
+
+
 def cmd_normalise(args) -> None:
-    cohorts, sheet = load_sheets(args)
     reference = set(read_fai(args.fasta))
-    vcfs = cohorts.loc[cohorts["cohort"] == args.cohort, "vcf"].tolist()
-    inputs = [input_contigs(path, reference) for path in vcfs]
+    inputs = [input_contigs(path, reference) for path in args.vcf]
     chunk = chunk_by_name(args.chunk, read_fai(args.fasta), args.chunk_size)
-    samples = sheet.of_cohort(args.cohort)["sample"].tolist()
+    samples = cohort_samples(args)["sample"].tolist()
     stats = normalise_chunk(inputs, chunk, samples, args.fasta, args.output,
                             realign_window=args.realign_window, ref_mismatch=args.ref_mismatch)
     Path(args.stats).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
@@ -59,53 +72,89 @@ def cmd_normalise(args) -> None:
 
 
 def cmd_count(args) -> None:
-    cohorts, sheet = load_sheets(args)
-    table, stats = count_bcf(args.bcf, sheet.of_cohort(args.cohort), ploidy_map(args),
+    table, stats = count_bcf(args.bcf, cohort_samples(args), ploidy_map(args),
                              genotype_qc(args), block_size=args.block_size)
     write_counts(table, stats, args.output, args.stats)
     print(f"{args.cohort} {args.bcf}: {stats}", file=sys.stderr)
 
 
+def cmd_bundle(args) -> None:
+    lengths = read_fai(args.fasta)
+    chunk_counts = {contig: [] for contig in args.contigs}
+    for path in args.counts:
+        chunk_counts[Path(path).stem.rsplit("-", 1)[0]].append(path)
+    qc = genotype_qc(args)
+    settings = {
+        "reference_build": args.build,
+        "reference_fasta": Path(args.fasta).name,
+        "par": read_bed(args.par or builtin_par_bed(args.build)),
+        "genotype_qc": {k: getattr(qc, k) for k in ("min_gq", "min_dp", "min_dp_haploid",
+                                                     "min_het_ab")},
+        "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
+    }
+    manifest = write_bundle(args.output, args.cohort, cohort_samples(args),
+                            {c: sorted(p) for c, p in chunk_counts.items()},
+                            {c: lengths[c] for c in args.contigs}, settings, args.callable)
+    print(f"bundle {args.output}: {manifest['samples']} samples, "
+          f"{sum(c['records'] for c in manifest['counts'].values())} records", file=sys.stderr)
+
+
 def cmd_merge(args) -> None:
-    cohorts, sheet = load_sheets(args)
-    contig = args.chunk.rsplit("-", 1)[0]
-    contributions = []
-    for item in args.counts:
-        label, path = item.split("=", 1)
-        bed = cohorts.loc[cohorts["cohort"] == label, "callable"].iloc[0]
-        spans = read_bed(bed).get(contig, []) if bed else None
-        contributions.append(CohortCounts(label, pd.read_parquet(path), spans))
+    bundles = open_bundles(args.bundles)
+    panel = PanelGroups.from_manifests([b.manifest for b in bundles])
+    chunk_size = args.chunk_size
+    chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], chunk_size)
+    contributions = [
+        CohortCounts(b.cohort, b.counts(chunk.contig, chunk.start, chunk.end),
+                     b.callable_spans(chunk.contig), b.manifest["reference_an"])
+        for b in bundles
+    ]
     policy = PanelPolicy(args.absent_sites, tuple(args.faf_exclude), args.min_group_size,
                          args.min_carriers)
-    records, summary = merge_chunk(contig, contributions, sheet, ploidy_map(args), policy)
+    par = bundles[0].manifest["par"]
+    ploidy = PloidyMap({bare_name(c).upper(): [tuple(s) for s in spans]
+                        for c, spans in par.items()})
+    records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy)
     records.to_parquet(args.output, index=False)
     Path(args.summary).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     print(f"{args.chunk}: {summary}", file=sys.stderr)
 
 
 def cmd_publish(args) -> None:
-    cohorts, sheet = load_sheets(args)
+    bundles = open_bundles(args.bundles)
+    first = bundles[0].manifest
+    panel = PanelGroups.from_manifests([b.manifest for b in bundles])
     records = concat_records([pd.read_parquet(p) for p in args.chunks])
-    lengths = read_fai(args.fasta)
-    panel = {
-        "reference": Path(args.fasta).name,
-        "build": args.build,
-        "extra": {"europanel_withheld_groups": ",".join(withheld_groups(sheet, args.min_group_size))
-                  or "none"},
+    header = {
+        "reference": first["reference_fasta"],
+        "build": first["reference_build"],
+        "extra": {"europanel_withheld_groups":
+                  ",".join(panel.withheld(args.min_group_size)) or "none"},
     }
-    write_panel(records, args.vcf, args.parquet, {c: lengths[c] for c in args.contigs}, panel,
-                sheet.cohorts)
+    write_panel(records, args.vcf, args.parquet, first["contigs"], header, panel.cohorts)
     print(f"published {len(records)} records to {args.vcf}", file=sys.stderr)
 
 
-def add_sheet_options(parser) -> None:
-    parser.add_argument("--cohorts", required=True, help="cohorts sheet (TSV)")
-    parser.add_argument("--samples", required=True, help="sample sheet (TSV)")
+def add_cohort_options(parser) -> None:
+    parser.add_argument("--cohort", required=True)
+    parser.add_argument("--samples", required=True, help="sample sheet (TSV) with the cohort's rows")
 
 
 def add_ploidy_options(parser) -> None:
     parser.add_argument("--build", default="GRCh38", choices=["GRCh38", "GRCh37"])
     parser.add_argument("--par", default=None, help="BED of PAR regions (overrides --build)")
+
+
+def add_qc_options(parser) -> None:
+    for name, default in (("min-gq", "20"), ("min-dp", "10"), ("min-dp-haploid", "5"),
+                          ("min-het-ab", "0.2")):
+        parser.add_argument(f"--{name}", type=threshold, default=threshold(default),
+                            help=f"genotype QC threshold, or 'off' (default {default})")
+
+
+def add_normalise_options(parser) -> None:
+    parser.add_argument("--realign-window", type=int, default=1000)
+    parser.add_argument("--ref-mismatch", choices=["error", "drop"], default="error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,36 +163,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("normalise", help="normalise one cohort's records of one chunk")
-    add_sheet_options(p)
-    p.add_argument("--cohort", required=True)
+    add_cohort_options(p)
+    add_normalise_options(p)
+    p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
     p.add_argument("--chunk", required=True, help="chunk name, e.g. chr20-00003")
     p.add_argument("--chunk-size", type=int, required=True)
     p.add_argument("--fasta", required=True)
-    p.add_argument("--realign-window", type=int, default=1000)
-    p.add_argument("--ref-mismatch", choices=["error", "drop"], default="error")
     p.add_argument("--output", required=True)
     p.add_argument("--stats", required=True)
     p.set_defaults(func=cmd_normalise)
 
     p = sub.add_parser("count", help="count one cohort's normalised BCF of one chunk")
-    add_sheet_options(p)
+    add_cohort_options(p)
     add_ploidy_options(p)
-    p.add_argument("--cohort", required=True)
+    add_qc_options(p)
     p.add_argument("--bcf", required=True)
     p.add_argument("--block-size", type=int, default=10_000)
-    for name, default in (("min-gq", "20"), ("min-dp", "10"), ("min-dp-haploid", "5"),
-                          ("min-het-ab", "0.2")):
-        p.add_argument(f"--{name}", type=threshold, default=threshold(default),
-                       help=f"genotype QC threshold, or 'off' (default {default})")
     p.add_argument("--output", required=True)
     p.add_argument("--stats", required=True)
     p.set_defaults(func=cmd_count)
 
-    p = sub.add_parser("merge", help="merge cohorts' counts of one chunk")
-    add_sheet_options(p)
+    p = sub.add_parser("bundle", help="gather one cohort's counts into a portable bundle")
+    add_cohort_options(p)
     add_ploidy_options(p)
+    add_qc_options(p)
+    add_normalise_options(p)
+    p.add_argument("--counts", nargs="+", required=True, help="the cohort's chunk count tables")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--fasta", required=True)
+    p.add_argument("--callable", default=None, help="BED of regions the cohort could call")
+    p.add_argument("--output", required=True, help="bundle folder")
+    p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("merge", help="merge the bundles' counts of one chunk")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--chunk", required=True)
-    p.add_argument("--counts", nargs="+", required=True, help="COHORT=counts.parquet ...")
+    p.add_argument("--chunk-size", type=int, required=True)
     p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
     p.add_argument("--faf-exclude", nargs="*", default=[])
     p.add_argument("--min-group-size", type=int, default=0)
@@ -153,11 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("publish", help="concatenate merged chunks into the panel VCF + Parquet")
-    add_sheet_options(p)
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--chunks", nargs="+", required=True, help="merged chunk tables, in order")
-    p.add_argument("--fasta", required=True)
-    p.add_argument("--build", default="GRCh38")
-    p.add_argument("--contigs", nargs="+", required=True)
     p.add_argument("--min-group-size", type=int, default=0)
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)

@@ -2,7 +2,7 @@
 
 Union of sites on (POS, REF, ALT); per cohort, a site is *called* (counts
 added), *filtered* (contributes nothing, listed in cohorts_filtered) or
-*absent*: then reference (AC 0, AN from the cohort's sample sheet and the
+*absent*: then reference (AC 0, AN from the cohort's bundle manifest and the
 site's ploidy class) where the cohort's callable BED covers it or, without a
 BED, where `merge.absent_sites` is `reference`; otherwise nothing.
 """
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from europanel.count import QC_LEVELS, STATS, expected_ploidy, parse_count_column
+from europanel.count import QC_LEVELS, STATS, parse_count_column
 from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
 from europanel.regions import PloidyMap, in_intervals
-from europanel.sheets import SampleSheet, group_membership
+from europanel.sheets import SEXES
 
 KEY = ["pos", "ref", "alt"]
 FAF_CONFIDENCES = {"faf95": 0.95, "faf99": 0.99}
@@ -25,11 +25,43 @@ FAF_CONFIDENCES = {"faf95": 0.95, "faf99": 0.99}
 
 @dataclass(frozen=True)
 class CohortCounts:
-    """One cohort's contribution to a chunk."""
+    """One cohort's contribution to a chunk, as read from its bundle."""
 
     label: str
     table: pd.DataFrame  # count table of the chunk (count.count_bcf)
     callable_spans: list[tuple[int, int]] | None  # on this contig; None = no BED
+    reference_an: dict[str, list[int]]  # group -> AN per ploidy class where reference
+
+
+@dataclass(frozen=True)
+class PanelGroups:
+    """The panel's groups and their sample numbers, summed over cohorts."""
+
+    cohorts: list[str]
+    populations: list[str]
+    sizes: dict[str, int]
+
+    @classmethod
+    def from_manifests(cls, manifests: list[dict]) -> PanelGroups:
+        sizes: dict[str, int] = {}
+        for manifest in manifests:
+            for group, n in manifest["groups"].items():
+                sizes[group] = sizes.get(group, 0) + n
+        cohorts = sorted(m["cohort"] for m in manifests)
+        populations = sorted({p for m in manifests for p in m["populations"]})
+        return cls(cohorts, populations, sizes)
+
+    def ordered(self) -> list[str]:
+        """Every group of the panel, in publication order."""
+        pop_sex = [f"{p}_{s}" for p in self.populations for s in SEXES]
+        return self.cohorts + self.populations + list(SEXES) + pop_sex
+
+    def published(self, min_group_size: int) -> list[str]:
+        return [g for g in self.ordered() if self.sizes.get(g, 0) >= max(min_group_size, 1)]
+
+    def withheld(self, min_group_size: int) -> dict[str, int]:
+        """Groups too small to publish on their own, with their sizes (for the report only)."""
+        return {g: n for g in self.ordered() if 0 < (n := self.sizes.get(g, 0)) < min_group_size}
 
 
 @dataclass(frozen=True)
@@ -40,22 +72,10 @@ class PanelPolicy:
     min_carriers: int = 0
 
 
-def reference_an(sheet: SampleSheet, cohort: str, groups: list[str]) -> np.ndarray:
-    """AN a cohort contributes at a site it did not call but could: (ploidy class x group)."""
-    samples = sheet.of_cohort(cohort)
-    ploidy = expected_ploidy(samples["sex"].to_numpy()).astype(np.int64)  # (classes, samples)
-    return ploidy @ group_membership(samples, groups).astype(np.int64)
-
-
-def published_groups(sheet: SampleSheet, min_group_size: int) -> list[str]:
-    sizes = sheet.group_sizes()
-    return [g for g in sheet.panel_groups() if sizes[g] >= min_group_size and sizes[g] > 0]
-
-
 def merge_chunk(
     contig: str,
     cohorts: list[CohortCounts],
-    sheet: SampleSheet,
+    panel: PanelGroups,
     ploidy_map: PloidyMap,
     policy: PanelPolicy,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -67,7 +87,7 @@ def merge_chunk(
         .reset_index(drop=True)
     )
     n = len(keys)
-    groups = sheet.panel_groups()
+    groups = panel.ordered()
     group_index = {g: j for j, g in enumerate(groups)}
     totals = {(lvl, st): np.zeros((n, len(groups)), dtype=np.int64)
               for lvl in QC_LEVELS for st in STATS}
@@ -91,7 +111,9 @@ def merge_chunk(
             as_reference = absent & in_intervals(keys["pos"].to_numpy(), cohort.callable_spans)
         else:
             as_reference = absent if policy.absent_sites == "reference" else np.zeros(n, bool)
-        an_by_class = reference_an(sheet, cohort.label, groups)
+        an_by_class = np.zeros((3, len(groups)), dtype=np.int64)
+        for group, by_class in cohort.reference_an.items():
+            an_by_class[:, group_index[group]] = by_class
         for level in QC_LEVELS:
             totals[(level, "AN")][as_reference] += an_by_class[ploidy_class[as_reference]]
         for i in np.flatnonzero(called):
@@ -100,7 +122,7 @@ def merge_chunk(
             filtered_by[i].append(cohort.label)
 
     # The panel total is the sum over cohorts (every sample is in exactly one cohort).
-    cohort_columns = [group_index[c] for c in sheet.cohorts]
+    cohort_columns = [group_index[c] for c in panel.cohorts]
     overall = {k: v[:, cohort_columns].sum(axis=1) for k, v in totals.items()}
 
     keep = overall[("raw", "AC")] > 0
@@ -109,8 +131,7 @@ def merge_chunk(
         rare = keep & (overall[("raw", "ncarrier")] < policy.min_carriers)
         summary["withheld_min_carriers"] = int(rare.sum())
         keep &= ~rare
-    records = build_records(contig, keys, totals, overall, ploidy_class, sheet, policy,
-                            called_by, filtered_by)
+    records = build_records(contig, keys, totals, overall, panel, policy, called_by, filtered_by)
     records = records[keep].reset_index(drop=True)
     summary["records"] = len(records)
     summary["PASS"] = int((records["FILTER"] == "PASS").sum())
@@ -118,13 +139,12 @@ def merge_chunk(
     return records, summary
 
 
-def build_records(contig, keys, totals, overall, ploidy_class, sheet, policy,
-                  called_by, filtered_by) -> pd.DataFrame:
+def build_records(contig, keys, totals, overall, panel, policy, called_by,
+                  filtered_by) -> pd.DataFrame:
     """Published columns, in the order of DESIGN §4."""
-    groups = sheet.panel_groups()
-    index = {g: j for j, g in enumerate(groups)}
-    shown = published_groups(sheet, policy.min_group_size)
-    populations = [p for p in sheet.populations if p in shown]
+    index = {g: j for j, g in enumerate(panel.ordered())}
+    shown = panel.published(policy.min_group_size)
+    populations = [p for p in panel.populations if p in shown]
     ranked = [p for p in populations if p not in policy.faf_exclude]
     out: dict[str, object] = {
         "CHROM": contig,
@@ -181,9 +201,3 @@ def build_records(contig, keys, totals, overall, ploidy_class, sheet, policy,
     for column in ("cohorts_called", "cohorts_filtered"):
         records[column] = records[column].replace("", None)
     return records
-
-
-def withheld_groups(sheet: SampleSheet, min_group_size: int) -> dict[str, int]:
-    """Groups too small to publish on their own, with their sizes (for the report only)."""
-    sizes = sheet.group_sizes()
-    return {g: s for g, s in sizes.items() if 0 < s < min_group_size}

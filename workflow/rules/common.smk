@@ -31,35 +31,66 @@ wildcard_constraints:
     chunk=r"[^/]+-\d{5}",
 
 
+BUNDLES = [f"{OUTDIR}/bundles/{cohort}" for cohort in COHORTS]
+
+
+def cohort_files(cohort, column):
+    rows = COHORT_SHEET[COHORT_SHEET["cohort"] == cohort]
+    return [path for path in rows[column] if path]
+
+
 def cohort_vcfs(wildcards):
-    """The cohort's input files and their indexes (so snakemake tracks both)."""
-    paths = []
-    for vcf in COHORT_SHEET.loc[COHORT_SHEET["cohort"] == wildcards.cohort, "vcf"]:
-        paths.append(vcf)
-        paths += [f"{vcf}{ext}" for ext in (".tbi", ".csi") if Path(f"{vcf}{ext}").exists()]
-    return paths
+    return cohort_files(wildcards.cohort, "vcf")
+
+
+def cohort_vcf_indexes(wildcards):
+    """The inputs' indexes, so snakemake notices when one is rebuilt."""
+    return [
+        f"{vcf}{ext}"
+        for vcf in cohort_vcfs(wildcards)
+        for ext in (".tbi", ".csi")
+        if Path(f"{vcf}{ext}").exists()
+    ]
+
+
+def cohort_callable(wildcards):
+    return sorted(set(cohort_files(wildcards.cohort, "callable")))
+
+
+def cohort_rows(cohort):
+    """The cohort's sample-sheet rows as TSV text (a rule parameter)."""
+    return SAMPLE_SHEET.of_cohort(cohort).to_csv(sep="\t", index=False)
 
 
 def cohort_samples(cohort):
     return SAMPLE_SHEET.of_cohort(cohort)
 
 
-def qc_threshold(name):
-    """A genotype-QC threshold as the CLI takes it: a number or 'off'."""
-    value = config["genotype_qc"][name]
-    return "off" if value is None else value
+def cohort_chunk_counts(wildcards):
+    return [f"{OUTDIR}/counts/{wildcards.cohort}/{chunk}.parquet" for chunk in CHUNKS]
 
 
-def par_option():
+def bundle_manifests(wildcards):
+    return [f"{folder}/manifest.json" for folder in BUNDLES]
+
+
+def bundle_contig_counts(wildcards):
+    contig = wildcards.chunk.rsplit("-", 1)[0]
+    return [f"{folder}/counts/{contig}.parquet" for folder in BUNDLES]
+
+
+def ploidy_options():
     par = config["reference"]["par"]
-    return f"--par {par}" if par else ""
+    build = f"--build {config['reference']['build']}"
+    return f"{build} --par {par}" if par else build
 
 
-def chunk_counts(wildcards):
-    return {
-        cohort: f"{OUTDIR}/counts/{cohort}/{wildcards.chunk}.parquet"
-        for cohort in COHORTS
-    }
+def qc_options():
+    """Genotype-QC thresholds as the CLI takes them: a number, or 'off' for null."""
+    return " ".join(
+        f"--{name.replace('_', '-')} {'off' if value is None else value}"
+        for name, value in config["genotype_qc"].items()
+    )
 
 
 def count_mem_mb(wildcards):

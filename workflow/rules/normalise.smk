@@ -1,10 +1,25 @@
+rule cohort_sheet:
+    output:
+        f"{OUTDIR}/sheets/{{cohort}}.samples.tsv",
+    log:
+        f"{OUTDIR}/logs/cohort_sheet/{{cohort}}.log",
+    params:
+        # The cohort's rows as a parameter, not the sheet as an input: editing one
+        # cohort's samples reruns that cohort only.
+        rows=lambda wildcards: cohort_rows(wildcards.cohort),
+    localrule: True
+    run:
+        Path(output[0]).write_text(params.rows)
+        Path(log[0]).write_text(f"{params.rows.count(chr(10)) - 1} samples\n")
+
+
 rule normalise:
     input:
         vcfs=cohort_vcfs,
+        indexes=cohort_vcf_indexes,
+        samples=f"{OUTDIR}/sheets/{{cohort}}.samples.tsv",
         fasta=FASTA,
         fai=f"{FASTA}.fai",
-        cohorts=config["cohorts"],
-        samples=config["samples"],
     output:
         bcf=temp(f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.bcf"),
         stats=f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.stats.json",
@@ -21,8 +36,8 @@ rule normalise:
         mem_mb=1000,
         runtime=60,
     shell:
-        "europanel normalise --cohorts {input.cohorts} --samples {input.samples}"
-        " --cohort {wildcards.cohort} --chunk {wildcards.chunk}"
-        " --chunk-size {params.chunk_size} --fasta {input.fasta}"
-        " --realign-window {params.realign_window} --ref-mismatch {params.ref_mismatch}"
+        "europanel normalise --cohort {wildcards.cohort} --samples {input.samples}"
+        " --vcf {input.vcfs} --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
+        " --fasta {input.fasta} --realign-window {params.realign_window}"
+        " --ref-mismatch {params.ref_mismatch}"
         " --output {output.bcf} --stats {output.stats} > {log} 2>&1"

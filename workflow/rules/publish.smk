@@ -1,9 +1,7 @@
 rule publish:
     input:
         chunks=expand(f"{OUTDIR}/merged/{{chunk}}.parquet", chunk=CHUNKS),
-        fasta=FASTA,
-        cohorts=config["cohorts"],
-        samples=config["samples"],
+        manifests=bundle_manifests,
     output:
         vcf=f"{OUTDIR}/panel/{config['panel_name']}.sites.vcf.gz",
         tbi=f"{OUTDIR}/panel/{config['panel_name']}.sites.vcf.gz.tbi",
@@ -13,15 +11,13 @@ rule publish:
     benchmark:
         f"{OUTDIR}/benchmarks/publish.tsv"
     params:
-        build=config["reference"]["build"],
-        contigs=" ".join(CONTIGS),
+        bundles=" ".join(BUNDLES),
         min_group_size=config["privacy"]["min_group_size"],
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
     shell:
-        "europanel publish --cohorts {input.cohorts} --samples {input.samples}"
-        " --chunks {input.chunks} --fasta {input.fasta} --build {params.build}"
-        " --contigs {params.contigs} --min-group-size {params.min_group_size}"
+        "europanel publish --bundles {params.bundles} --chunks {input.chunks}"
+        " --min-group-size {params.min_group_size}"
         " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"

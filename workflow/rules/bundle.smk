@@ -1,0 +1,39 @@
+rule bundle:
+    input:
+        counts=cohort_chunk_counts,
+        samples=f"{OUTDIR}/sheets/{{cohort}}.samples.tsv",
+        callable=cohort_callable,
+        fasta=FASTA,
+        fai=f"{FASTA}.fai",
+    output:
+        manifest=f"{OUTDIR}/bundles/{{cohort}}/manifest.json",
+        counts=expand(
+            f"{OUTDIR}/bundles/{{{{cohort}}}}/counts/{{contig}}.parquet", contig=CONTIGS
+        ),
+    log:
+        f"{OUTDIR}/logs/bundle/{{cohort}}.log",
+    params:
+        folder=lambda wildcards: f"{OUTDIR}/bundles/{wildcards.cohort}",
+        contigs=" ".join(CONTIGS),
+        callable=lambda wildcards, input: (
+            f"--callable {input.callable}" if input.callable else ""
+        ),
+        ploidy=ploidy_options(),
+        qc=qc_options(),
+        realign_window=config["normalise"]["realign_window"],
+        ref_mismatch=config["normalise"]["ref_mismatch"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "europanel bundle --cohort {wildcards.cohort} --samples {input.samples}"
+        " --counts {input.counts} --contigs {params.contigs} --fasta {input.fasta}"
+        " {params.callable} {params.ploidy} {params.qc}"
+        " --realign-window {params.realign_window} --ref-mismatch {params.ref_mismatch}"
+        " --output {params.folder} > {log} 2>&1"
+
+
+rule all_bundles:
+    input:
+        expand(f"{OUTDIR}/bundles/{{cohort}}/manifest.json", cohort=COHORTS),
