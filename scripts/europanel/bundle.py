@@ -45,6 +45,19 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
+def input_provenance(paths: list[str]) -> list[dict]:
+    """Name, size and header digest of each input file (the header names samples: digest only)."""
+    import pysam
+
+    described = []
+    for path in paths:
+        with pysam.VariantFile(path) as vcf:
+            header = str(vcf.header).encode()
+        described.append({"file": Path(path).name, "bytes": Path(path).stat().st_size,
+                          "header_sha256": hashlib.sha256(header).hexdigest()})
+    return described
+
+
 def cohort_summary(samples: pd.DataFrame) -> dict:
     """Group sizes and reference AN per ploidy class, from the cohort's sheet rows."""
     groups = cohort_groups(samples)
@@ -68,6 +81,7 @@ def write_bundle(
     contig_lengths: dict[str, int],
     settings: dict,
     callable_bed: str | None,
+    inputs: list[str],
 ) -> dict:
     """Write the bundle; each counts file appears complete or not at all, the manifest last."""
     folder = Path(folder)
@@ -92,6 +106,7 @@ def write_bundle(
         **cohort_summary(samples),
         "contigs": contig_lengths,
         "callable": callable_spans,
+        "inputs": input_provenance(inputs),
         "counts": counts,
         "tools": tool_versions(),
         **settings,

@@ -91,10 +91,12 @@ def cmd_bundle(args) -> None:
         "genotype_qc": {k: getattr(qc, k) for k in ("min_gq", "min_dp", "min_dp_haploid",
                                                      "min_het_ab")},
         "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
+        "config_sha256": args.config_digest,
     }
     manifest = write_bundle(args.output, args.cohort, cohort_samples(args),
                             {c: sorted(p) for c, p in chunk_counts.items()},
-                            {c: lengths[c] for c in args.contigs}, settings, args.callable)
+                            {c: lengths[c] for c in args.contigs}, settings, args.callable,
+                            args.vcf)
     print(f"bundle {args.output}: {manifest['samples']} samples, "
           f"{sum(c['records'] for c in manifest['counts'].values())} records", file=sys.stderr)
 
@@ -120,6 +122,18 @@ def cmd_merge(args) -> None:
     print(f"{args.chunk}: {summary}", file=sys.stderr)
 
 
+def provenance_lines(bundles: list[Bundle], config_digest: str) -> list[tuple[str, str]]:
+    """Header lines saying what the panel was built from (DESIGN §7, no sample names)."""
+    lines = [("europanel_config_sha256", config_digest)]
+    for bundle in sorted(bundles, key=lambda b: b.cohort):
+        m = bundle.manifest
+        files = ",".join(f"{i['file']}:{i['bytes']}:{i['header_sha256'][:16]}" for i in m["inputs"])
+        lines.append(("europanel_cohort", f"<ID={m['cohort']},Samples={m['samples']},"
+                      f"Config_sha256={m['config_sha256']},Inputs=\"{files}\","
+                      f"Europanel={m['tools']['europanel']}>"))
+    return lines
+
+
 def cmd_publish(args) -> None:
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
@@ -128,8 +142,7 @@ def cmd_publish(args) -> None:
     header = {
         "reference": first["reference_fasta"],
         "build": first["reference_build"],
-        "extra": {"europanel_withheld_groups":
-                  ",".join(panel.withheld(args.min_group_size)) or "none"},
+        "extra": provenance_lines(bundles, args.config_digest),
     }
     write_panel(records, args.vcf, args.parquet, first["contigs"], header, panel.cohorts)
     print(f"published {len(records)} records to {args.vcf}", file=sys.stderr)
@@ -192,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contigs", nargs="+", required=True)
     p.add_argument("--fasta", required=True)
     p.add_argument("--callable", default=None, help="BED of regions the cohort could call")
+    p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
+    p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--output", required=True, help="bundle folder")
     p.set_defaults(func=cmd_bundle)
 
@@ -210,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="concatenate merged chunks into the panel VCF + Parquet")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--chunks", nargs="+", required=True, help="merged chunk tables, in order")
-    p.add_argument("--min-group-size", type=int, default=0)
+    p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
     p.set_defaults(func=cmd_publish)

@@ -100,7 +100,7 @@ def header_lines(panel: dict, definitions: dict, contig_lengths: dict[str, int])
         f"##reference={panel['reference']}",
         f"##reference_build={panel['build']}",
     ]
-    lines += [f"##{key}={value}" for key, value in panel.get("extra", {}).items()]
+    lines += [f"##{key}={value}" for key, value in panel.get("extra", [])]
     lines += [f"##contig=<ID={c},length={n}>" for c, n in contig_lengths.items()]
     for name, (number, kind, description) in definitions.items():
         lines.append(f'##INFO=<ID={name},Number={number},Type={kind},Description="{description}">')

@@ -1,6 +1,7 @@
 rule bundle:
     input:
         counts=cohort_chunk_counts,
+        vcfs=cohort_vcfs,
         samples=f"{OUTDIR}/sheets/{{cohort}}.samples.tsv",
         callable=cohort_callable,
         fasta=FASTA,
@@ -20,6 +21,7 @@ rule bundle:
         ),
         ploidy=ploidy_options(),
         qc=qc_options(),
+        config_digest=CONFIG_DIGEST,
         realign_window=config["normalise"]["realign_window"],
         ref_mismatch=config["normalise"]["ref_mismatch"],
     threads: 1
@@ -28,7 +30,8 @@ rule bundle:
         runtime=30,
     shell:
         "europanel bundle --cohort {wildcards.cohort} --samples {input.samples}"
-        " --counts {input.counts} --contigs {params.contigs} --fasta {input.fasta}"
+        " --counts {input.counts} --vcf {input.vcfs} --contigs {params.contigs}"
+        " --fasta {input.fasta} --config-digest {params.config_digest}"
         " {params.callable} {params.ploidy} {params.qc}"
         " --realign-window {params.realign_window} --ref-mismatch {params.ref_mismatch}"
         " --output {params.folder} > {log} 2>&1"

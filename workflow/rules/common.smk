@@ -1,5 +1,7 @@
 # Configuration, sheets, chunks and input functions. No rules here.
 
+import hashlib
+import json
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -32,6 +34,8 @@ wildcard_constraints:
 
 
 BUNDLES = [f"{OUTDIR}/bundles/{cohort}" for cohort in COHORTS]
+# Digest of the effective config (defaults filled in), stamped into bundles and the panel.
+CONFIG_DIGEST = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def cohort_files(cohort, column):

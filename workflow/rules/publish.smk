@@ -12,12 +12,12 @@ rule publish:
         f"{OUTDIR}/benchmarks/publish.tsv"
     params:
         bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
+        config_digest=CONFIG_DIGEST,
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
     shell:
         "europanel publish --bundles {params.bundles} --chunks {input.chunks}"
-        " --min-group-size {params.min_group_size}"
+        " --config-digest {params.config_digest}"
         " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"
