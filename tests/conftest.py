@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -34,9 +35,11 @@ def make_workdir(path: Path) -> Path:
     return path
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, cores: int = 2, check: bool = True
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        snakemake_command("--cores", "2", *args),
+        snakemake_command("--cores", str(cores), *args),
         cwd=workdir,
         env=environment(),
         capture_output=True,
@@ -58,3 +61,12 @@ def demo_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_vcf(demo_run) -> Path:
     return demo_run / f"{DEMO_PANEL}.vcf.gz"
+
+
+def panel_text(workdir: Path) -> tuple[list[str], list[str]]:
+    """The panel's records (as `bcftools view -H` prints them) and its ##INFO header lines."""
+    with gzip.open(workdir / f"{DEMO_PANEL}.vcf.gz", "rt") as vcf:
+        lines = vcf.read().splitlines()
+    records = [line for line in lines if not line.startswith("#")]
+    info = [line for line in lines if line.startswith("##INFO")]
+    return records, info

@@ -13,6 +13,7 @@ when the VCF wrote a haploid call.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,5 +296,10 @@ def count_bcf(
 
 
 def write_counts(table: pd.DataFrame, stats: CountStats, parquet: str, stats_json: str) -> None:
-    table.to_parquet(parquet, index=False)
-    Path(stats_json).write_text(json.dumps(stats.__dict__, indent=1, sort_keys=True) + "\n")
+    """Write both outputs; each appears at its final path only when complete."""
+    partial = f"{parquet}.partial"
+    table.to_parquet(partial, index=False)
+    os.replace(partial, parquet)
+    partial = f"{stats_json}.partial"
+    Path(partial).write_text(json.dumps(stats.__dict__, indent=1, sort_keys=True) + "\n")
+    os.replace(partial, stats_json)

@@ -3,8 +3,9 @@
 Union of sites on (POS, REF, ALT); per cohort, a site is *called* (counts
 added), *filtered* (contributes nothing, listed in cohorts_filtered) or
 *absent*: then reference (AC 0, AN from the cohort's bundle manifest and the
-site's ploidy class) where the cohort's callable BED covers it or, without a
-BED, where `merge.absent_sites` is `reference`; otherwise nothing.
+site's ploidy class) where the cohort's callable BED covers every base of its
+REF allele or, without a BED, where `merge.absent_sites` is `reference`;
+otherwise nothing.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def merge_chunk(
     group_index = {g: j for j, g in enumerate(groups)}
     totals = {(lvl, st): np.zeros((n, len(groups)), dtype=np.int64)
               for lvl in QC_LEVELS for st in STATS}
-    ploidy_class = ploidy_map.classes(contig, keys["pos"].to_numpy())
+    positions = keys["pos"].to_numpy()
+    ref_ends = positions + keys["ref"].str.len().to_numpy() - 1
+    ploidy_class = ploidy_map.classes(contig, positions)
     called_by = [[] for _ in range(n)]
     filtered_by = [[] for _ in range(n)]
 
@@ -108,7 +111,8 @@ def merge_chunk(
             totals[(level, stat)][called, group_index[group]] += values[called]
         absent = ~present
         if cohort.callable_spans is not None:
-            as_reference = absent & in_intervals(keys["pos"].to_numpy(), cohort.callable_spans)
+            # Reference only if the cohort could call every base the REF allele spans.
+            as_reference = absent & in_intervals(positions, cohort.callable_spans, ref_ends)
         else:
             as_reference = absent if policy.absent_sites == "reference" else np.zeros(n, bool)
         an_by_class = np.zeros((3, len(groups)), dtype=np.int64)

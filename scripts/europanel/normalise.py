@@ -16,6 +16,7 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,8 @@ def normalise_chunk(
         sample_file = tmp / "samples.txt"
         sample_file.write_text("\n".join(samples) + "\n")
         if not sources:
-            write_empty_bcf(inputs[0].path, sample_file, chunk, tmp, out_bcf)
+            write_empty_bcf(inputs[0].path, sample_file, tmp / "chunk.bcf")
+            os.replace(tmp / "chunk.bcf", out_bcf)
             return {"input_records": 0, "split": 0, "realigned": 0, "ref_mismatch": 0,
                     "duplicates": 0}
         rename = tmp / "rename.txt"
@@ -144,8 +146,10 @@ def normalise_chunk(
             run_bcftools(bcftools.norm, "--no-version", "-d", "exact", "-Ou", "-o",
                          str(deduplicated), str(split))
         )
-        run_bcftools(bcftools.view, "--no-version", "-t", chunk.region, "-Ob", "-o", out_bcf,
-                     str(deduplicated))
+        finished = tmp / "chunk.bcf"
+        run_bcftools(bcftools.view, "--no-version", "-t", chunk.region, "-Ob", "-o",
+                     str(finished), str(deduplicated))
+        os.replace(finished, out_bcf)  # appears at its final path only when complete
     # Window-wide counts (the window overlaps neighbouring chunks); the report uses ratios.
     return {
         "input_records": split_counts.get("total", 0),
@@ -161,7 +165,7 @@ def chunk_owns(chunk: Chunk, mismatch: tuple[str, str, str, str]) -> bool:
     return chunk.start <= int(mismatch[1]) <= chunk.end
 
 
-def write_empty_bcf(template: str, sample_file: Path, chunk: Chunk, tmp: Path, out_bcf: str):
+def write_empty_bcf(template: str, sample_file: Path, out_bcf: Path):
     """A chunk the cohort has no records on: a header-only BCF with the cohort's samples."""
     run_bcftools(bcftools.view, "--no-version", "-h", "-S", str(sample_file), "-Ob", "-o",
-                 out_bcf, template)
+                 str(out_bcf), template)

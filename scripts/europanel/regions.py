@@ -76,14 +76,19 @@ def merge_intervals(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def in_intervals(positions: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
-    """Boolean mask: which 1-based positions fall in the merged intervals."""
+def in_intervals(
+    positions: np.ndarray, spans: list[tuple[int, int]], last: np.ndarray | None = None
+) -> np.ndarray:
+    """Boolean mask: which 1-based positions (or [position, last] ranges) lie within one
+    of the merged intervals."""
+    positions = np.asarray(positions)
+    last = positions if last is None else np.asarray(last)
     if not spans:
         return np.zeros(len(positions), dtype=bool)
     starts = np.array([s for s, _ in spans])
     ends = np.array([e for _, e in spans])
     which = np.searchsorted(starts, positions, side="right") - 1
-    return (which >= 0) & (positions <= ends[np.clip(which, 0, None)])
+    return (which >= 0) & (last <= ends[np.clip(which, 0, None)])
 
 
 def builtin_par_bed(build: str) -> str:
