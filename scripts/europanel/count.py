@@ -214,6 +214,17 @@ def fill_format(block: Block, row: int, variant, n_samples: int) -> None:
         block.ad_alt[row] = INT32_MISSING
 
 
+def record_total(bcf: str) -> int:
+    """Records in an indexed BCF, from its index (no decoding): the progress denominator."""
+    import pysam
+    from pysam import bcftools
+
+    try:
+        return int(bcftools.index("-n", bcf))
+    except pysam.utils.SamtoolsError:  # no index: progress is shown without a total
+        return 0
+
+
 def count_bcf(
     bcf: str,
     samples: pd.DataFrame,
@@ -225,6 +236,7 @@ def count_bcf(
     """Count one cohort's normalised BCF: one row per record, filtered records flagged."""
     from cyvcf2 import VCF
 
+    total_blocks = -(-record_total(bcf) // block_size)
     reader = VCF(bcf, lazy=True, threads=1)
     order = pd.Index(samples["sample"]).get_indexer(reader.samples)
     if (order < 0).any():
@@ -255,7 +267,8 @@ def count_bcf(
         view.ploidy_class[:] = ploidy_map.classes(sites[counted_rows[-1]][0], positions)
         parts.append(count_block(view, ploidy_by_class, membership, qc))
         stats.blocks += 1
-        print(f"block {stats.blocks}: {stats.records} records read", file=log, flush=True)
+        print(f"blocks done {stats.blocks} / {total_blocks} ({stats.records} records read)",
+              file=log, flush=True)
         block = Block.empty(block_size, n_samples)
         filled = 0
 

@@ -106,7 +106,7 @@ def normalise_chunk(
         sample_file.write_text("\n".join(samples) + "\n")
         if not sources:
             write_empty_bcf(inputs[0].path, sample_file, tmp / "chunk.bcf")
-            os.replace(tmp / "chunk.bcf", out_bcf)
+            publish_bcf(tmp / "chunk.bcf", out_bcf)
             return {"input_records": 0, "split": 0, "realigned": 0, "ref_mismatch": 0,
                     "duplicates": 0}
         rename = tmp / "rename.txt"
@@ -148,8 +148,8 @@ def normalise_chunk(
         )
         finished = tmp / "chunk.bcf"
         run_bcftools(bcftools.view, "--no-version", "-t", chunk.region, "-Ob", "-o",
-                     str(finished), str(deduplicated))
-        os.replace(finished, out_bcf)  # appears at its final path only when complete
+                     str(finished), "--write-index", str(deduplicated))
+        publish_bcf(finished, out_bcf)
     # Window-wide counts (the window overlaps neighbouring chunks); the report uses ratios.
     return {
         "input_records": split_counts.get("total", 0),
@@ -165,7 +165,13 @@ def chunk_owns(chunk: Chunk, mismatch: tuple[str, str, str, str]) -> bool:
     return chunk.start <= int(mismatch[1]) <= chunk.end
 
 
+def publish_bcf(finished: Path, out_bcf: str) -> None:
+    """Move the BCF and its index to their final paths: each appears only when complete."""
+    os.replace(f"{finished}.csi", f"{out_bcf}.csi")
+    os.replace(finished, out_bcf)
+
+
 def write_empty_bcf(template: str, sample_file: Path, out_bcf: Path):
     """A chunk the cohort has no records on: a header-only BCF with the cohort's samples."""
     run_bcftools(bcftools.view, "--no-version", "-h", "-S", str(sample_file), "-Ob", "-o",
-                 str(out_bcf), template)
+                 str(out_bcf), "--write-index", template)

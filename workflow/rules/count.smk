@@ -1,6 +1,7 @@
 rule count:
     input:
         bcf=f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.bcf",
+        csi=f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.bcf.csi",
         samples=f"{OUTDIR}/sheets/{{cohort}}.samples.tsv",
     output:
         counts=temp(f"{OUTDIR}/counts/{{cohort}}/{{chunk}}.parquet"),

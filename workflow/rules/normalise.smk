@@ -22,6 +22,7 @@ rule normalise:
         fai=f"{FASTA}.fai",
     output:
         bcf=temp(f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.bcf"),
+        csi=temp(f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.bcf.csi"),
         stats=f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.stats.json",
     log:
         f"{OUTDIR}/logs/normalise/{{cohort}}/{{chunk}}.log",
