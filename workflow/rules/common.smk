@@ -2,26 +2,44 @@
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+from europanel.cli import open_bundles
 from europanel.regions import default_contigs, make_chunks, read_fai
-from europanel.sheets import load_cohort_sheet, load_sample_sheet, read_tsv
+from europanel.sheets import InputError, load_cohort_sheet, load_sample_sheet, read_tsv
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-validate(read_tsv(config["cohorts"]), schema="../schemas/cohorts.schema.yaml")
-validate(read_tsv(config["samples"]), schema="../schemas/samples.schema.yaml")
-COHORT_SHEET = load_cohort_sheet(config["cohorts"])
-SAMPLE_SHEET = load_sample_sheet(config["samples"], sorted(set(COHORT_SHEET["cohort"])))
-COHORTS = SAMPLE_SHEET.cohorts
-
 OUTDIR = config["outdir"]
-FASTA = config["reference"]["fasta"]
-CONTIG_LENGTHS = read_fai(FASTA)
-CONTIGS = config["contigs"] or default_contigs(CONTIG_LENGTHS)
+# Central merge from country bundles alone: no sheet, no genotype, no FASTA needed.
+BUNDLE_MODE = bool(config["bundles"])
+
+if BUNDLE_MODE:
+    BUNDLES = config["bundles"]
+    try:
+        MANIFESTS = [bundle.manifest for bundle in open_bundles(BUNDLES)]
+    except InputError as error:
+        sys.exit(f"europanel: the bundles cannot be merged; nothing was run.\n{error}")
+    COHORTS = sorted(manifest["cohort"] for manifest in MANIFESTS)
+    CONTIG_LENGTHS = MANIFESTS[0]["contigs"]
+    CONTIGS = config["contigs"] or list(CONTIG_LENGTHS)
+else:
+    validate(read_tsv(config["cohorts"]), schema="../schemas/cohorts.schema.yaml")
+    validate(read_tsv(config["samples"]), schema="../schemas/samples.schema.yaml")
+    COHORT_SHEET = load_cohort_sheet(config["cohorts"])
+    SAMPLE_SHEET = load_sample_sheet(
+        config["samples"], sorted(set(COHORT_SHEET["cohort"]))
+    )
+    COHORTS = SAMPLE_SHEET.cohorts
+    BUNDLES = [f"{OUTDIR}/bundles/{cohort}" for cohort in COHORTS]
+    FASTA = config["reference"]["fasta"]
+    CONTIG_LENGTHS = read_fai(FASTA)
+    CONTIGS = config["contigs"] or default_contigs(CONTIG_LENGTHS)
+
 CHUNKS = [
     chunk.name
     for chunk in make_chunks(CONTIG_LENGTHS, CONTIGS, config["chunk_size"])
@@ -33,7 +51,6 @@ wildcard_constraints:
     chunk=r"[^/]+-\d{5}",
 
 
-BUNDLES = [f"{OUTDIR}/bundles/{cohort}" for cohort in COHORTS]
 # Digest of the effective config (defaults filled in), stamped into bundles and the panel.
 CONFIG_DIGEST = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
