@@ -454,26 +454,6 @@ def test_multiallelic_split_and_left_align_meets_other_cohort(panel):
 
 
 # ---------------------------------------------------------------------------- panel-wide
-def test_panel_names_no_sample(demo_run, demo_vcf):
-    ids = sheet_sample_ids() + ["NL99"]
-    assert len(ids) == 91  # 30 + 24 + 36 sheet samples + NL99
-    text = vcf_text(demo_vcf)
-    found = sorted({s for s in ids if s in text})
-    assert not found, f"sample IDs in the panel VCF: {found}"
-    header_line = next(line for line in text.splitlines() if line.startswith("#CHROM"))
-    assert header_line.split("\t") == ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER",
-                                       "INFO"], "the panel must be sites-only"
-    parquet = demo_run / "results" / "panel" / PARQUET_NAME
-    raw = parquet.read_bytes()
-    found = sorted({s for s in ids if s.encode() in raw})
-    assert not found, f"sample IDs in the Parquet bytes: {found}"
-    table = pd.read_parquet(parquet)
-    cells = " ".join([*map(str, table.columns),
-                      *(v for v in table.to_numpy().ravel() if isinstance(v, str))])
-    found = sorted({s for s in ids if s in cells})
-    assert not found, f"sample IDs in the Parquet table: {found}"
-
-
 def test_withheld_group_fin_is_not_published(demo_vcf, panel):
     # FIN: EE22, EE23, EE24 = 3 < min_group_size 5; FIN_XX (1) and FIN_XY (2) likewise.
     with pysam.VariantFile(str(demo_vcf)) as vcf:
