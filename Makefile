@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= 2
 
-.PHONY: run test lint demo clean
+.PHONY: run test lint demo clean bench
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,17 @@ demo: $(VENV)/.installed
 
 clean:
 	rm -rf results .snakemake
+
+# Benchmark against bcftools, plink2 and scikit-allel on simulated cohorts; writes docs/BENCHMARKS.md.
+# The default is the full size (5 cohorts x 400 samples x 20 Mb, ~20 min on 2 cores);
+# `make bench BENCH_ARGS=--quick` is a small dataset for development.
+BENCH_ARGS ?=
+$(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.installed-bench
+	@for tool in bcftools plink2; do command -v $$tool >/dev/null || { \
+		echo "make bench needs $$tool (Debian package): apt-get update && apt-get install -y bcftools plink2"; \
+		exit 2; }; done
+	$(BIN)/europanel bench $(BENCH_ARGS)

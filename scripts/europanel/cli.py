@@ -16,8 +16,7 @@ import pandas as pd
 
 from europanel import __version__
 from europanel.bundle import Bundle, check_compatible, write_bundle
-from europanel.count import GenotypeQC, count_bcf, write_counts
-from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+from europanel.count import GenotypeQC, count_bcf_to_parquet
 from europanel.normalise import input_contigs, normalise_chunk
 from europanel.publish import concat_records, write_panel
 from europanel.regions import (
@@ -72,9 +71,10 @@ def cmd_normalise(args) -> None:
 
 
 def cmd_count(args) -> None:
-    table, stats = count_bcf(args.bcf, cohort_samples(args), ploidy_map(args),
-                             genotype_qc(args), block_size=args.block_size)
-    write_counts(table, stats, args.output, args.stats)
+    # Streamed: one Parquet row group per block, so memory does not grow with the chunk.
+    stats = count_bcf_to_parquet(args.bcf, cohort_samples(args), ploidy_map(args),
+                                 genotype_qc(args), args.output, args.stats,
+                                 block_size=args.block_size)
     print(f"{args.cohort} {args.bcf}: {stats}", file=sys.stderr)
 
 
@@ -102,6 +102,9 @@ def cmd_bundle(args) -> None:
 
 
 def cmd_merge(args) -> None:
+    # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
+    from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+
     bundles = open_bundles(args.bundles)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
     chunk_size = args.chunk_size
@@ -135,6 +138,8 @@ def provenance_lines(bundles: list[Bundle], config_digest: str) -> list[tuple[st
 
 
 def cmd_publish(args) -> None:
+    from europanel.merge import PanelGroups
+
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
@@ -146,6 +151,34 @@ def cmd_publish(args) -> None:
     }
     write_panel(records, args.vcf, args.parquet, first["contigs"], header, panel.cohorts)
     print(f"published {len(records)} records to {args.vcf}", file=sys.stderr)
+
+
+# QC report (europanel.report; matplotlib is imported only by this subcommand).
+def cmd_qc_figures(args) -> None:
+    from europanel import report
+
+    print(f"qc-figures {args.what}: {report.run(args)}", file=sys.stderr)
+
+
+def add_qc_figures_parser(sub) -> None:
+    p = sub.add_parser("qc-figures", help="figures and tables of the QC report (aggregates only)")
+    p.add_argument("what", choices=["samples", "sites", "cohorts", "panel", "summary"],
+                   help="which part of the report to make")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--min-group-size", type=int, required=True,
+                   help="privacy.min_group_size: smaller groups are never plotted")
+    p.add_argument("--min-carriers", type=int, default=0, help="privacy.min_carriers")
+    p.add_argument("--contigs", nargs="+", help="contigs of the panel (cohorts)")
+    p.add_argument("--stats-root", help="outdir holding normalised/, counts/ and merged/ stats")
+    p.add_argument("--chunks", nargs="+", help="chunk names (sites, summary)")
+    p.add_argument("--panel", help="the panel's Parquet table (panel, summary)")
+    for name, what in (("samples-figure", "PNG"), ("sites-figure", "PNG"),
+                       ("concordance-figure", "PNG"), ("cohort-figure", "PNG"),
+                       ("sfs-figure", "PNG"), ("af-figure", "PNG"), ("summary", "HTML")):
+        p.add_argument(f"--{name}", help=f"{what} to write")
+    for name in ("sites-table", "concordance-table", "cohort-table"):
+        p.add_argument(f"--{name}", help="TSV written by its step, read by `summary`")
+    p.set_defaults(func=cmd_qc_figures)
 
 
 def add_cohort_options(parser) -> None:
@@ -229,6 +262,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
     p.set_defaults(func=cmd_publish)
+
+    # Benchmark tooling (simulate.py, bench.py): imported only when used.
+    p = sub.add_parser("simulate", help="simulate country cohorts at real sizes (msprime)")
+    from europanel import simulate
+    simulate.add_arguments(p)
+    p.set_defaults(func=simulate.run)
+    p = sub.add_parser("bench", help="benchmark against bcftools, plink2 and scikit-allel")
+    from europanel import bench
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
+    add_qc_figures_parser(sub)
     return parser
 
 

@@ -1,9 +1,20 @@
 """The numpy counting core: genotype blocks to per-group AC, AN, nhomalt, nhemi (DESIGN §2.3, §4).
 
 The input is a block of biallelic records (after `bcftools norm -m -any`) as
-dense arrays, variants x samples. Every step is a vectorised array operation,
-and the reduction over samples into groups is one matrix product with a 0/1
-membership matrix, so there is no Python loop over samples or groups.
+dense arrays, variants x samples, filled by `europanel.bcf` straight from the
+BCF's bytes (no Python call per record or per field). Counting a block takes a
+few vectorised passes and no Python loop over samples, groups or records:
+
+1. each genotype's *class* (not counted, 0/0, 0/1, 1/1, haploid 0, haploid 1)
+   by one lookup in a table indexed by its two allele bytes, one table per
+   expected ploidy (so `./1` is missing, and an XY `1/1` on non-PAR X is `1`);
+2. adj (gnomAD's genotype QC) from GQ and DP, and for hets the allele balance;
+3. one histogram (`np.bincount`) of (variant, cell, adj, class), where a cell
+   is the set of samples that are in exactly the same groups (a cohort's
+   `NWE` `XX` samples, say);
+4. AC, AN, nhomalt, nhemi and ncarrier are fixed integer combinations of the
+   class counts (CLASS_STATS), and each group is a sum of cells: two small
+   integer matrix products. Exact: no floating point anywhere.
 
 Genotype encoding of a block (`alleles`, int8, variants x samples x 2):
 allele index 0/1, MISSING (-1) for `.`, and HAPLOID_END (-2) in the second slot
@@ -33,6 +44,24 @@ QC_LEVELS = ("raw", "adj")
 STATS = ("AC", "AN", "nhomalt", "nhemi", "ncarrier")
 SITE_COLUMNS = ["chrom", "pos", "ref", "alt", "filtered"]
 
+# Genotype classes, and what one genotype of each class adds to each of STATS.
+NOT_COUNTED, HOM_REF, HET, HOM_ALT, HEMI_REF, HEMI_ALT, BAD_ALLELE = range(7)
+N_CLASSES = 7
+CLASS_STATS = np.array(
+    [  # AC AN nhomalt nhemi ncarrier
+        [0, 0, 0, 0, 0],  # not counted: missing, half-missing, het where haploid, ploidy 0
+        [0, 2, 0, 0, 0],  # 0/0
+        [1, 2, 0, 0, 1],  # 0/1
+        [2, 2, 1, 0, 1],  # 1/1
+        [0, 1, 0, 0, 0],  # haploid 0 (written `0` or `0/0`)
+        [1, 1, 0, 1, 1],  # haploid 1 (written `1` or `1/1`)
+        [0, 0, 0, 0, 0],  # an allele index above 1 in a biallelic record: an error
+    ],
+    dtype=np.int64,
+)
+# Genotypes per counting pass: small enough for the temporaries to stay in cache.
+PASS_GENOTYPES = 1 << 18
+
 
 @dataclass(frozen=True)
 class GenotypeQC:
@@ -59,7 +88,7 @@ class Block:
     """Dense FORMAT arrays of a block of records (variants x samples)."""
 
     alleles: np.ndarray  # int8 (v, s, 2)
-    dp: np.ndarray  # int32 (v, s), INT32_MISSING where absent
+    dp: np.ndarray  # int32 (v, s), negative where missing (INT32_MISSING, or a narrower sentinel)
     gq: np.ndarray  # int32 (v, s)
     ad_ref: np.ndarray  # int32 (v, s)
     ad_alt: np.ndarray  # int32 (v, s)
@@ -79,6 +108,11 @@ class Block:
             ploidy_class=np.zeros(n_variants, dtype=np.int8),
         )
 
+    def rows(self, rows) -> Block:
+        """The block's records `rows` (a slice gives views, an index array copies)."""
+        return Block(self.alleles[rows], self.dp[rows], self.gq[rows], self.ad_ref[rows],
+                     self.ad_alt[rows], self.ploidy_class[rows])
+
 
 def expected_ploidy(sexes: np.ndarray) -> np.ndarray:
     """Expected ploidy per (class, sample): int8 array (n_classes x samples)."""
@@ -87,52 +121,93 @@ def expected_ploidy(sexes: np.ndarray) -> np.ndarray:
     )
 
 
-def genotype_calls(alleles: np.ndarray, ploidy: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-genotype facts (variants x samples), honouring the expected ploidy.
+def class_table(ploidy: int) -> np.ndarray:
+    """Genotype class of every pair of allele bytes, for one expected ploidy.
 
-    Diploid expected: both alleles called, else missing (`./1` is missing; a
-    haploid-written call is missing). Haploid expected (XY on non-PAR X/Y):
-    `1` and `1/1` are the same call; a het there is missing. Ploidy 0: not counted.
+    uint8[65536], indexed by the pair (first, second) read as one
+    little-endian uint16. Diploid expected: both alleles called, else not
+    counted (`./1`, and a haploid-written call). Haploid expected (XY on
+    non-PAR X/Y): `1` and `1/1` are the same call; a het there is not counted.
+    Ploidy 0: never counted.
     """
-    first = alleles[..., 0].astype(np.int16)
-    second = alleles[..., 1].astype(np.int16)
-    written_haploid = second == HAPLOID_END
-    diploid = ploidy == 2
-    haploid = ploidy == 1
-    diploid_called = diploid & (first >= 0) & (second >= 0)
-    haploid_called = haploid & (first >= 0) & (written_haploid | (second == first))
-    called = diploid_called | haploid_called
-    alt_alleles = np.where(diploid_called, first + second, np.where(haploid_called, first, 0))
+    pair = np.arange(1 << 16)
+    first = (pair & 0xFF).astype(np.uint8).view(np.int8).astype(np.int16)
+    second = (pair >> 8).astype(np.uint8).view(np.int8).astype(np.int16)
+    classes = np.full(1 << 16, NOT_COUNTED, dtype=np.uint8)
+    if ploidy == 2:
+        called = (first >= 0) & (second >= 0)
+        classes[called & (first == 0) & (second == 0)] = HOM_REF
+        classes[called & (first != second)] = HET
+        classes[called & (first == 1) & (second == 1)] = HOM_ALT
+    elif ploidy == 1:
+        called = (first >= 0) & ((second == HAPLOID_END) | (second == first))
+        classes[called & (first == 0)] = HEMI_REF
+        classes[called & (first == 1)] = HEMI_ALT
+    if ploidy > 0:
+        classes[(first > 1) | (second > 1)] = BAD_ALLELE
+    return classes
+
+
+CLASS_TABLES = {ploidy: class_table(ploidy) for ploidy in (0, 1, 2)}
+
+
+def genotype_classes(alleles: np.ndarray, ploidy: np.ndarray) -> np.ndarray:
+    """Class of each genotype (variants x samples, uint8) given each sample's expected ploidy (s,)."""
+    pairs = np.ascontiguousarray(alleles).view("<u2")[..., 0]
+    values = np.unique(ploidy)
+    if len(values) == 1:
+        return np.take(CLASS_TABLES[int(values[0])], pairs)
+    classes = np.empty(pairs.shape, dtype=np.uint8)
+    for value in values:
+        columns = np.flatnonzero(ploidy == value)
+        classes[:, columns] = CLASS_TABLES[int(value)][pairs[:, columns]]
+    return classes
+
+
+def genotype_calls(alleles: np.ndarray, ploidy: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-genotype facts (variants x samples), honouring the expected ploidy (v x s, or s)."""
+    pairs = np.ascontiguousarray(alleles).view("<u2")[..., 0]
+    ploidy = np.broadcast_to(ploidy, pairs.shape)
+    classes = np.empty(pairs.shape, dtype=np.uint8)
+    for value in np.unique(ploidy):
+        where = ploidy == value
+        classes[where] = CLASS_TABLES[int(value)][pairs[where]]
+    stats = CLASS_STATS[classes]
     return {
-        "called": called,
-        "alt_alleles": alt_alleles,
-        "het": diploid_called & (first != second),
-        "homalt": diploid_called & (first == 1) & (second == 1),
-        "hemi": haploid_called & (first == 1),
+        "called": stats[..., 1] > 0,
+        "alt_alleles": stats[..., 0],
+        "het": classes == HET,
+        "homalt": classes == HOM_ALT,
+        "hemi": classes == HEMI_ALT,
     }
 
 
 def adj_pass(block: Block, ploidy: np.ndarray, het: np.ndarray, qc: GenotypeQC) -> np.ndarray:
-    """gnomAD adj: GQ, DP (haploid threshold for haploid calls) and het allele balance.
+    """gnomAD adj (DESIGN §4): GQ, DP (min_dp_haploid for haploid calls), het allele balance.
 
-    Missing values fail the criteria that need them, as in Hail.
+    `ploidy` is the expected ploidy, per genotype (v x s) or per sample (s).
+    A criterion set to None is off; a missing value (any negative number)
+    fails a criterion that needs it, as in Hail. Allele balance: AD(alt) / DP,
+    with the sum of AD standing in where DP is missing.
     """
     passed = np.ones(block.dp.shape, dtype=bool)
     if qc.min_gq is not None:
-        passed &= block.gq >= qc.min_gq
+        passed &= block.gq >= max(qc.min_gq, 0)
     if qc.min_dp is not None or qc.min_dp_haploid is not None:
-        diploid_min = qc.min_dp if qc.min_dp is not None else 0
-        haploid_min = qc.min_dp_haploid if qc.min_dp_haploid is not None else diploid_min
-        dp_min = np.where(ploidy == 1, haploid_min, diploid_min)
-        passed &= (block.dp >= dp_min) & (block.dp != INT32_MISSING)
+        # Per-sample DP threshold; an off criterion lets everything (even a missing DP) pass.
+        def threshold(value):
+            return np.iinfo(np.int32).min if value is None else min(max(value, 0), 2**31 - 1)
+
+        dp_min = np.where(ploidy == 1, threshold(qc.min_dp_haploid), threshold(qc.min_dp))
+        passed &= block.dp >= dp_min.astype(np.int32)
     if qc.min_het_ab is not None:
-        ad_known = (block.ad_alt >= 0) & (block.ad_ref >= 0)
-        ad_sum = np.where(ad_known, block.ad_ref.astype(np.int64) + block.ad_alt, 0)
-        depth = np.where(block.dp >= 0, block.dp, ad_sum)
-        balance_ok = (
-            ad_known & (depth > 0) & (block.ad_alt >= qc.min_het_ab * np.maximum(depth, 1))
-        )
-        passed &= ~het | balance_ok
+        hets = np.flatnonzero(het)  # only hets are held to the allele balance
+        ad_ref, ad_alt, dp = (a.reshape(-1)[hets] for a in (block.ad_ref, block.ad_alt, block.dp))
+        ad_sum = np.where(ad_ref >= 0, ad_ref.astype(np.int64) + ad_alt, -1)
+        depth = np.where(dp >= 0, dp, ad_sum)
+        balance_ok = (ad_alt >= 0) & (depth > 0)
+        balance_ok &= ad_alt / np.maximum(depth, 1) >= qc.min_het_ab
+        passed.reshape(-1)[hets[~balance_ok]] = False
     return passed
 
 
@@ -140,23 +215,42 @@ def count_block(
     block: Block, ploidy_by_class: np.ndarray, membership: np.ndarray, qc: GenotypeQC
 ) -> dict[tuple[str, str], np.ndarray]:
     """Counts per (qc level, stat): int32 arrays (variants x groups)."""
-    ploidy = ploidy_by_class[block.ploidy_class]  # (v, s)
-    calls = genotype_calls(block.alleles, ploidy)
-    adj = calls["called"] & adj_pass(block, ploidy, calls["het"], qc)
-    per_genotype = []
-    for keep in (calls["called"], adj):
-        per_genotype += [
-            np.where(keep, calls["alt_alleles"], 0),  # AC
-            np.where(keep, ploidy, 0),  # AN
-            keep & calls["homalt"],  # nhomalt
-            keep & calls["hemi"],  # nhemi
-            keep & (calls["alt_alleles"] > 0),  # ncarrier
-        ]
-    stacked = np.stack([a.astype(np.float32) for a in per_genotype])  # (k, v, s)
-    # float32 sums of small integers are exact below 2**24 (8 million diploid samples).
-    reduced = np.rint(stacked @ membership).astype(np.int32)  # (k, v, groups)
-    keys = [(level, stat) for level in QC_LEVELS for stat in STATS]
-    return dict(zip(keys, reduced))
+    n_variants, n_samples = block.dp.shape
+    cells, cell_of_sample = np.unique(membership != 0, axis=0, return_inverse=True)
+    n_codes = 2 * N_CLASSES  # (adj, class)
+    histogram = np.zeros((n_variants, len(cells), 2, N_CLASSES), dtype=np.int64)
+    step = max(1, PASS_GENOTYPES // max(1, n_samples))
+    # Histogram index of (row within the pass, cell) for code 0; a genotype adds its code.
+    base = (np.arange(step)[:, None] * (len(cells) * n_codes)
+            + cell_of_sample.reshape(1, -1) * n_codes)
+    for ploidy_class in np.unique(block.ploidy_class):
+        ploidy = ploidy_by_class[ploidy_class]  # per sample
+        rows = np.flatnonzero(block.ploidy_class == ploidy_class)
+        contiguous = len(rows) == rows[-1] - rows[0] + 1
+        for start in range(0, len(rows), step):
+            if contiguous:
+                selected = slice(rows[0] + start, rows[0] + min(start + step, len(rows)))
+            else:
+                selected = rows[start:start + step]
+            part = block.rows(selected)
+            n = len(part.dp)
+            classes = genotype_classes(part.alleles, ploidy)
+            adj = adj_pass(part, ploidy, classes == HET, qc)
+            codes = classes + adj.view(np.uint8) * np.uint8(N_CLASSES)
+            index = base[:n] + codes
+            counts = np.bincount(index.ravel(), minlength=n * len(cells) * n_codes)
+            histogram[selected] = counts.reshape(n, len(cells), 2, N_CLASSES)
+    if histogram[..., BAD_ALLELE].any():
+        raise ValueError("a genotype has an allele index above 1 in a biallelic record")
+    by_level = {"raw": histogram.sum(axis=2), "adj": histogram[:, :, 1]}
+    in_group = (cells != 0).astype(np.int64)  # cells x groups
+    result = {}
+    for level in QC_LEVELS:
+        per_cell = by_level[level] @ CLASS_STATS  # (v, cells, stats)
+        per_group = per_cell.transpose(2, 0, 1) @ in_group  # (stats, v, groups)
+        for k, stat in enumerate(STATS):
+            result[(level, stat)] = per_group[k].astype(np.int32)
+    return result
 
 
 def count_columns(groups: list[str]) -> list[str]:
@@ -225,6 +319,193 @@ def record_total(bcf: str) -> int:
         return 0
 
 
+def fill_block(block: Block, records) -> None:
+    """Copy the FORMAT fields of a `europanel.bcf.RecordBlock` into the first rows of `block`.
+
+    Values are converted from how the BCF stores them (int8/int16/int32 with
+    that width's missing and vector-end sentinels) to the block's encoding.
+    A record without a field gets missing values for it.
+    """
+    n = len(records)
+    fill_alleles(block.alleles[:n], records.fields.get("GT", []))
+    for name, target in (("DP", block.dp), ("GQ", block.gq)):
+        fill_ints(target[:n], records.fields.get(name, []), 0)
+    fill_ints(block.ad_ref[:n], records.fields.get("AD", []), 0)
+    fill_ints(block.ad_alt[:n], records.fields.get("AD", []), 1)
+
+
+def copy_ints(target: np.ndarray, values: np.ndarray) -> None:
+    """Stored integers into an int32 array. htslib's sentinels (missing, vector end) are
+    negative in every width and stay negative: counting takes any negative value as missing."""
+    if values.dtype.kind == "f":  # a FORMAT field declared Float
+        target[...] = INT32_MISSING
+        known = np.isfinite(values)
+        target[known] = values[known]
+    else:
+        np.copyto(target, values, casting="unsafe")
+
+
+def fill_alleles(target: np.ndarray, pieces) -> None:
+    """GT of each piece into `target` (records x samples x 2), in the block's allele codes.
+
+    BCF stores an allele as (index + 1) << 1 | phased, 0 for a missing allele,
+    and pads a haploid call in a diploid record with the vector-end sentinel.
+    """
+    if not pieces or sum(len(p.rows) for p in pieces) < len(target):
+        target[...] = MISSING
+    for piece in pieces:
+        rows = _rows(piece.rows)
+        stored = piece.values[:, :, :2]
+        if stored.shape[2] == 0:
+            continue
+        if stored.dtype.kind == "f":
+            raise ValueError("FORMAT/GT is stored as numbers with a fraction: not a genotype")
+        alleles = (stored >> 1) - 1
+        negative = stored < 0  # htslib's sentinels: missing, or vector end (haploid)
+        if negative.any():
+            vector_end = np.iinfo(stored.dtype).min + 1
+            alleles[negative] = np.where(stored[negative] == vector_end, HAPLOID_END, MISSING)
+        target[rows, :, :alleles.shape[2]] = alleles
+        if alleles.shape[2] == 1:  # every sample of the record is haploid
+            target[rows, :, 1] = HAPLOID_END
+
+
+def fill_ints(target: np.ndarray, pieces, index: int) -> None:
+    """Value `index` of each sample's vector (e.g. AD's alt depth) into `target` (records x samples)."""
+    if not pieces or sum(len(p.rows) for p in pieces) < len(target):
+        target[...] = INT32_MISSING
+    for piece in pieces:
+        rows = _rows(piece.rows)
+        if piece.values.shape[2] <= index:
+            target[rows] = INT32_MISSING
+        elif isinstance(rows, slice):
+            copy_ints(target[rows], piece.values[:, :, index])
+        else:
+            part = np.empty((len(rows), target.shape[1]), dtype=np.int32)
+            copy_ints(part, piece.values[:, :, index])
+            target[rows] = part
+
+
+def _rows(rows: np.ndarray):
+    """The rows of a piece as a slice when they are consecutive (no copy on assignment)."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def count_bcf_blocks(
+    bcf: str,
+    samples: pd.DataFrame,
+    ploidy_map: PloidyMap,
+    qc: GenotypeQC,
+    block_size: int = 10_000,
+    log=sys.stderr,
+    stats: CountStats | None = None,
+):
+    """Count one cohort's normalised BCF block by block.
+
+    Yields (groups, table) per block of records: one row per record that is
+    not symbolic (filtered records flagged, with zero counts). `stats` is
+    updated as blocks are read. Memory is bounded by the block size.
+    """
+    from europanel.bcf import BcfReader
+
+    stats = stats if stats is not None else CountStats()
+    total_blocks = -(-record_total(bcf) // block_size)
+    reader = BcfReader(bcf)
+    order = pd.Index(samples["sample"]).get_indexer(reader.samples)
+    if (order < 0).any():
+        unknown = [s for s, i in zip(reader.samples, order) if i < 0][:5]
+        raise ValueError(f"{bcf}: samples not in the sample sheet: {', '.join(unknown)}")
+    samples = samples.iloc[order].reset_index(drop=True)
+    groups = cohort_groups(samples)
+    membership = group_membership(samples, groups)
+    ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
+    columns = count_columns(groups)
+    block = Block.empty(block_size, len(samples))
+
+    for records in reader.blocks(block_size):
+        n = len(records)
+        contig_ids = np.unique(records.chrom)
+        unknown = [int(c) for c in contig_ids if int(c) not in reader.contigs]
+        if unknown:
+            raise ValueError(f"{bcf}: a record's contig (number {unknown[0]}) has no ##contig line")
+        not_biallelic = np.flatnonzero(records.n_allele != 2)
+        if len(not_biallelic):
+            i = not_biallelic[0]
+            raise ValueError(f"{bcf}: record at {reader.contigs[int(records.chrom[i])]}:"
+                             f"{records.pos[i]} is not biallelic")
+        kinds = allele_kinds(records.ref, records.alt)
+        symbolic = kinds == "symbolic"
+        counted = ~symbolic & ~records.filtered
+        view = block.rows(slice(0, n))
+        fill_block(view, records)
+        for contig_id in contig_ids:
+            on_contig = records.chrom == contig_id
+            view.ploidy_class[on_contig] = ploidy_map.classes(reader.contigs[int(contig_id)],
+                                                              records.pos[on_contig])
+        counts = count_block(view, ploidy_by_class, membership, qc)
+        values = np.concatenate([counts[(lvl, st)] for lvl in QC_LEVELS for st in STATS], axis=1)
+        values[~counted] = 0
+
+        stats.records += n
+        stats.symbolic += int(symbolic.sum())
+        stats.filtered += int((records.filtered & ~symbolic).sum())
+        stats.counted += int(counted.sum())
+        for kind in stats.by_type:
+            stats.by_type[kind] += int((kinds[counted] == kind).sum())
+        stats.blocks += 1
+        print(f"blocks done {stats.blocks} / {total_blocks} ({stats.records} records read)",
+              file=log, flush=True)
+        kept = np.flatnonzero(~symbolic)
+        yield groups, site_table(records, kept, reader.contigs, values[kept], columns)
+
+
+def allele_kinds(ref, alt) -> np.ndarray:
+    """Per record: 'SNV', 'indel', 'other' (as `variant_type`) or 'symbolic' (as `is_symbolic`).
+
+    `ref` and `alt` are pyarrow string arrays; vectorised over the block.
+    """
+    import pyarrow.compute as pc
+
+    ref_length = pc.utf8_length(ref).to_numpy(zero_copy_only=False)
+    alt_length = pc.utf8_length(alt).to_numpy(zero_copy_only=False)
+    kinds = np.where((ref_length == 1) & (alt_length == 1), "SNV",
+                     np.where(ref_length != alt_length, "indel", "other")).astype(object)
+    symbolic = pc.or_(pc.or_(pc.starts_with(alt, "<"), pc.equal(alt, "*")),
+                      pc.or_(pc.match_substring(alt, "["), pc.match_substring(alt, "]")))
+    kinds[symbolic.to_numpy(zero_copy_only=False)] = "symbolic"
+    return kinds
+
+
+def site_table(records, rows: np.ndarray, contigs: dict[int, str], counts: np.ndarray,
+               columns: list[str]) -> pd.DataFrame:
+    """The count table of a block's `rows`: site columns, then the count columns."""
+    import pyarrow as pa
+
+    take = pa.array(rows)
+    names = pa.array([contigs[i] for i in sorted(contigs)], type=pa.large_string())
+    numbers = np.searchsorted(sorted(contigs), records.chrom[rows])
+    table = pd.DataFrame({
+        "chrom": pd.array(names.take(pa.array(numbers)), dtype="str"),
+        "pos": records.pos[rows].astype(np.int64),
+        "ref": pd.array(records.ref.take(take), dtype="str"),
+        "alt": pd.array(records.alt.take(take), dtype="str"),
+        "filtered": records.filtered[rows].astype(bool),
+    })
+    return pd.concat([table, pd.DataFrame(counts, columns=columns)], axis=1)
+
+
+def empty_count_table(groups: list[str]) -> pd.DataFrame:
+    """A count table without rows, typed as a full one."""
+    table = pd.DataFrame({"chrom": pd.array([], dtype="str"), "pos": np.array([], np.int64),
+                          "ref": pd.array([], dtype="str"), "alt": pd.array([], dtype="str"),
+                          "filtered": np.array([], bool)})
+    counts = pd.DataFrame(np.zeros((0, len(count_columns(groups))), np.int32),
+                          columns=count_columns(groups))
+    return pd.concat([table, counts], axis=1)
+
+
 def count_bcf(
     bcf: str,
     samples: pd.DataFrame,
@@ -234,78 +515,56 @@ def count_bcf(
     log=sys.stderr,
 ) -> tuple[pd.DataFrame, CountStats]:
     """Count one cohort's normalised BCF: one row per record, filtered records flagged."""
-    from cyvcf2 import VCF
-
-    total_blocks = -(-record_total(bcf) // block_size)
-    reader = VCF(bcf, lazy=True, threads=1)
-    order = pd.Index(samples["sample"]).get_indexer(reader.samples)
-    if (order < 0).any():
-        unknown = [s for s, i in zip(reader.samples, order) if i < 0][:5]
-        raise ValueError(f"{bcf}: samples not in the sample sheet: {', '.join(unknown)}")
-    samples = samples.iloc[order].reset_index(drop=True)
-    groups = cohort_groups(samples)
-    membership = group_membership(samples, groups)
-    ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
-    n_samples = len(samples)
     stats = CountStats()
+    tables = [t for _, t in count_bcf_blocks(bcf, samples, ploidy_map, qc, block_size, log, stats)]
+    if not tables:
+        return empty_count_table(_bcf_groups(bcf, samples)), stats
+    return pd.concat(tables, ignore_index=True), stats
 
-    sites: list[tuple[str, int, str, str, bool]] = []
-    counted_rows: list[int] = []
-    parts: list[dict] = []
-    block = Block.empty(block_size, n_samples)
-    filled = 0
 
-    def flush():
-        nonlocal block, filled
-        if filled == 0:
-            return
-        view = Block(
-            block.alleles[:filled], block.dp[:filled], block.gq[:filled],
-            block.ad_ref[:filled], block.ad_alt[:filled], block.ploidy_class[:filled],
-        )
-        positions = np.array([sites[i][1] for i in counted_rows[-filled:]])
-        view.ploidy_class[:] = ploidy_map.classes(sites[counted_rows[-1]][0], positions)
-        parts.append(count_block(view, ploidy_by_class, membership, qc))
-        stats.blocks += 1
-        print(f"blocks done {stats.blocks} / {total_blocks} ({stats.records} records read)",
-              file=log, flush=True)
-        block = Block.empty(block_size, n_samples)
-        filled = 0
+def _bcf_groups(bcf: str, samples: pd.DataFrame) -> list[str]:
+    """The groups of the BCF's samples (for an empty count table)."""
+    from europanel.bcf import BcfReader
 
-    for variant in reader:
-        stats.records += 1
-        if len(variant.ALT) != 1:
-            raise ValueError(f"{bcf}: record at {variant.CHROM}:{variant.POS} is not biallelic")
-        alt = variant.ALT[0]
-        if is_symbolic(alt):
-            stats.symbolic += 1
-            continue
-        filtered = variant.FILTER is not None  # cyvcf2 gives None for PASS and '.'
-        sites.append((variant.CHROM, variant.POS, variant.REF, alt, filtered))
-        if filtered:
-            stats.filtered += 1
-            continue
-        stats.counted += 1
-        stats.by_type[variant_type(variant.REF, alt)] += 1
-        counted_rows.append(len(sites) - 1)
-        fill_format(block, filled, variant, n_samples)
-        filled += 1
-        if filled == block_size:
-            flush()
-    flush()
+    order = pd.Index(samples["sample"]).get_indexer(BcfReader(bcf).samples)
+    return cohort_groups(samples.iloc[order[order >= 0]].reset_index(drop=True))
 
-    table = pd.DataFrame(sites, columns=SITE_COLUMNS)
-    table = table.astype({"pos": np.int64, "filtered": bool})  # typed even when empty
-    columns = count_columns(groups)
-    values = np.zeros((len(table), len(columns)), dtype=np.int32)
-    if parts:
-        stacked = np.concatenate(
-            [np.concatenate([p[(lvl, st)] for lvl in QC_LEVELS for st in STATS], axis=1)
-             for p in parts]
-        )
-        values[counted_rows] = stacked
-    table = pd.concat([table, pd.DataFrame(values, columns=columns)], axis=1)
-    return table, stats
+
+def count_bcf_to_parquet(
+    bcf: str,
+    samples: pd.DataFrame,
+    ploidy_map: PloidyMap,
+    qc: GenotypeQC,
+    parquet: str,
+    stats_json: str,
+    block_size: int = 10_000,
+    log=sys.stderr,
+) -> CountStats:
+    """`count_bcf` + `write_counts`, streamed: one Parquet row group per block.
+
+    Peak memory is set by the block size, never by how many records the BCF
+    holds. Both outputs appear at their final paths only when complete.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stats = CountStats()
+    partial = f"{parquet}.partial"
+    writer = None
+    try:
+        for _, table in count_bcf_blocks(bcf, samples, ploidy_map, qc, block_size, log, stats):
+            arrow = pa.Table.from_pandas(table, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(partial, arrow.schema)
+            writer.write_table(arrow.cast(writer.schema))
+        if writer is None:  # no record: an empty table with every column
+            empty_count_table(_bcf_groups(bcf, samples)).to_parquet(partial, index=False)
+    finally:
+        if writer is not None:
+            writer.close()
+    os.replace(partial, parquet)
+    write_stats(stats, stats_json)
+    return stats
 
 
 def write_counts(table: pd.DataFrame, stats: CountStats, parquet: str, stats_json: str) -> None:
@@ -313,6 +572,10 @@ def write_counts(table: pd.DataFrame, stats: CountStats, parquet: str, stats_jso
     partial = f"{parquet}.partial"
     table.to_parquet(partial, index=False)
     os.replace(partial, parquet)
+    write_stats(stats, stats_json)
+
+
+def write_stats(stats: CountStats, stats_json: str) -> None:
     partial = f"{stats_json}.partial"
     Path(partial).write_text(json.dumps(stats.__dict__, indent=1, sort_keys=True) + "\n")
     os.replace(partial, stats_json)

@@ -115,8 +115,18 @@ def normalise_chunk(
         for k, (path, name) in enumerate(sources):
             window = f"{name}:{max(1, chunk.start - realign_window)}-{chunk.end + realign_window}"
             raw, annotated = tmp / f"raw{k}.bcf", tmp / f"annotated{k}.bcf"
-            run_bcftools(bcftools.view, "--no-version", "-r", window, "-S", str(sample_file),
-                         "-Ou", "-o", str(raw), path)
+            try:
+                run_bcftools(bcftools.view, "--no-version", "-r", window, "-S",
+                             str(sample_file), "-Ou", "-o", str(raw), path)
+            except RuntimeError as error:
+                # The header was validated before the run; a block that fails to decode
+                # later means the file is damaged (a corrupted copy).
+                detail = str(error).split("stderr=")[-1].replace("\\n", " ").strip(" '\")")
+                raise InputError(
+                    f"{path}: cannot be read in {window} (bcftools: {detail}); the "
+                    "file is damaged: copy it again from the source (compare checksums) or "
+                    f"re-create it, and check it with `bcftools view {path} > /dev/null`"
+                ) from None
             run_bcftools(bcftools.annotate, "--no-version", "--rename-chrs", str(rename),
                          "-x", f"INFO,^{keep_format}", "-Ou", "-o", str(annotated), str(raw))
             pieces.append(annotated)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,28 +25,133 @@ class InputError(Exception):
     """A problem with the user's input, told as what is wrong and how to fix it."""
 
 
-def read_tsv(path: str) -> pd.DataFrame:
-    """Read a sheet as strings; tolerate a byte-order mark and Windows line endings."""
-    frame = pd.read_csv(
-        path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig", comment=None
-    )
-    frame.columns = [c.strip() for c in frame.columns]
-    return frame.apply(lambda column: column.str.strip())
+@dataclass(frozen=True)
+class Sheet:
+    """A tab-separated sheet as strings, with the file line number of each row."""
+
+    path: str
+    frame: pd.DataFrame
+    lines: list[int]  # line in the file of each row of `frame` (the header is line 1)
+
+    def where(self, row: int) -> str:
+        return f"{self.path} line {self.lines[row]}"
+
+    def where_rows(self, rows) -> str:
+        numbers = [str(self.lines[row]) for row in rows]
+        return f"{self.path} line{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"
 
 
-def label_problems(labels: list[str], what: str) -> list[str]:
-    """Problems with cohort/population labels: naming rule and reserved words."""
+def read_sheet(path: str) -> tuple[Sheet | None, list[str]]:
+    """Read a tab-separated sheet; return it (None if unreadable) and its format problems.
+
+    A byte-order mark, Windows line endings, blank lines and surrounding spaces are
+    tolerated; a row with more fields than the header is not (a tab inside a value, or
+    a space-separated sheet), because its values would land in the wrong columns.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        return None, [f"{path}: file not found; check the path in the config"]
+    except IsADirectoryError:
+        return None, [f"{path}: is a directory; give the sheet's file path in the config"]
+    except UnicodeDecodeError as error:
+        line = text_line_of_offset(Path(path).read_bytes(), error.start)
+        return None, [f"{path} line {line}: not UTF-8 text; save the sheet as UTF-8 "
+                      "(tab-separated text)"]
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not numbered:
+        return None, [f"{path}: the sheet is empty; it needs a header line and one row per entry"]
+    (_, header_line), rows = numbered[0], numbered[1:]
+    columns = [name.strip() for name in header_line.split("\t")]
     problems = []
-    for label in labels:
-        if not LABEL_PATTERN.match(label):
+    duplicated = sorted({c for c in columns if columns.count(c) > 1 and c})
+    if duplicated:
+        problems.append(f"{path} line {numbered[0][0]}: column(s) {', '.join(duplicated)} "
+                        "appear more than once; keep one of each")
+    values, lines = [], []
+    for number, line in rows:
+        fields = [field.strip() for field in line.split("\t")]
+        extra = fields[len(columns):]
+        if any(extra):
             problems.append(
-                f"{what} label {label!r} breaks the naming rule: use letters and digits only "
-                "([A-Za-z0-9]+)"
+                f"{path} line {number}: {len(fields)} tab-separated fields but the header has "
+                f"{len(columns)}; remove the extra tab(s) or add the missing column name(s)"
+            )
+            continue
+        fields = fields[: len(columns)]
+        values.append(fields + [""] * (len(columns) - len(fields)))
+        lines.append(number)
+    if duplicated:
+        return None, problems
+    frame = pd.DataFrame(values, columns=columns, dtype=str)
+    return Sheet(path, frame, lines), problems
+
+
+def text_line_of_offset(data: bytes, offset: int) -> int:
+    return data[:offset].count(b"\n") + 1
+
+
+def read_tsv(path: str) -> pd.DataFrame:
+    """Read a sheet as strings (see `read_sheet`); raise InputError if it cannot be read."""
+    sheet, problems = read_sheet(path)
+    if problems:
+        raise InputError("\n".join(problems))
+    return sheet.frame
+
+
+def has_columns(sheet: Sheet, required: list[str]) -> bool:
+    return all(column in sheet.frame.columns for column in required)
+
+
+def missing_columns_problem(sheet: Sheet, required: list[str], what: str,
+                            optional: tuple[str, ...] = ()) -> list[str]:
+    """The sheet lacks required columns: say which, and what was found instead."""
+    missing = [c for c in required if c not in sheet.frame.columns]
+    if not missing:
+        return []
+    found = list(sheet.frame.columns)
+    hint = ""
+    if len(found) == 1 and (" " in found[0] or "," in found[0]):
+        hint = " (the header has no tab: is the sheet separated by spaces or commas?)"
+    return [
+        f"{sheet.path} line 1: missing column(s) {', '.join(missing)}; {what} needs the "
+        f"tab-separated columns {', '.join(required)}"
+        f"{''.join(f' and optionally {column}' for column in optional)} "
+        f"(found: {', '.join(found) or 'none'}){hint}"
+    ]
+
+
+def label_problems(sheet: Sheet, column: str, what: str) -> list[str]:
+    """Labels breaking the naming rule or reserved, at the first line each appears on."""
+    problems = []
+    first_rows = sheet.frame.reset_index(drop=True).groupby(column, sort=True).head(1)
+    for row, label in zip(first_rows.index, first_rows[column]):
+        where = sheet.where(row)
+        if not label:
+            problems.append(f"{where}: empty {what} label; fill it in")
+        elif not LABEL_PATTERN.match(label):
+            problems.append(
+                f"{where}: {what} label {label!r} breaks the naming rule; use letters and "
+                "digits only ([A-Za-z0-9]+)"
             )
         elif label.lower() in RESERVED_LABELS:
             problems.append(
-                f"{what} label {label!r} is a reserved word (XX, XY, raw, adj, joint, grpmax): "
-                "rename it"
+                f"{where}: {what} label {label!r} is a reserved word (XX, XY, raw, adj, joint, "
+                "grpmax); rename it"
+            )
+    return problems
+
+
+def case_clash_problems(sheet: Sheet, column: str, what: str) -> list[str]:
+    """Labels that differ only in case name the same group (INFO keys are case-blind)."""
+    problems = []
+    labels = sheet.frame[column]
+    for _, spellings in labels.groupby(labels.str.lower()):
+        if spellings.nunique() > 1:
+            problems.append(
+                f"{sheet.where_rows(spellings.index)}: {what} labels "
+                f"{', '.join(sorted(set(spellings)))} differ only in case; labels are compared "
+                "case-insensitively, so use one spelling"
             )
     return problems
 
@@ -110,80 +216,112 @@ def cohort_groups(samples: pd.DataFrame) -> list[str]:
     return [cohort] + sorted(names - {cohort}) if cohort else []
 
 
-def load_sample_sheet(path: str, cohort_labels: list[str]) -> SampleSheet:
-    """Read and validate the sample sheet; raise InputError listing every problem found."""
-    frame = read_tsv(path)
-    required = ["sample", "cohort", "population", "sex"]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {', '.join(missing)}; the sample sheet needs the tab-separated "
-            f"columns {', '.join(required)} (found: {', '.join(frame.columns)})"
-        )
-    problems = []
-    for row_number, row in enumerate(frame.itertuples(index=False), start=2):
-        where = f"{path} line {row_number}"
-        if not row.sample:
-            problems.append(f"{where}: empty sample ID")
-        if row.sex not in (*SEXES, UNKNOWN_SEX):
-            problems.append(f"{where}: sex {row.sex!r} must be XX, XY or NA")
-        if row.cohort not in cohort_labels:
+SAMPLE_COLUMNS = ["sample", "cohort", "population", "sex"]
+COHORT_COLUMNS = ["cohort", "vcf", "callable"]
+
+
+def sample_sheet_problems(sheet: Sheet, cohort_labels: list[str] | None) -> list[str]:
+    """Every problem of the sample sheet, each with its file and line and the fix.
+
+    `cohort_labels`: the cohorts sheet's labels, or None when that sheet is unreadable
+    (then cohorts are not cross-checked, rather than every row being reported).
+    """
+    problems = missing_columns_problem(sheet, SAMPLE_COLUMNS, "the sample sheet")
+    if problems:
+        return problems
+    frame = sheet.frame
+    if frame.empty:
+        return [f"{sheet.path}: no samples; add one row per sample"]
+    known = {c.lower() for c in cohort_labels or []}
+    for row, record in enumerate(frame.itertuples(index=False)):
+        where = sheet.where(row)
+        if not record.sample:
+            problems.append(f"{where}: empty sample ID; fill it in or remove the row")
+        if record.sex not in (*SEXES, UNKNOWN_SEX):
+            problems.append(f"{where}: sex {record.sex!r} must be XX, XY or NA (unknown)")
+        if cohort_labels is not None and record.cohort not in cohort_labels:
+            hint = " (labels are case-sensitive)" if record.cohort.lower() in known else ""
             problems.append(
-                f"{where}: cohort {row.cohort!r} of sample {row.sample!r} is not in the cohorts "
-                "sheet; add it there or fix the label"
+                f"{where}: cohort {record.cohort!r} of sample {record.sample!r} is not in the "
+                f"cohorts sheet{hint}; add it there or fix the label"
             )
-    duplicated = frame[frame["sample"].duplicated(keep=False)]
-    for sample, rows in duplicated.groupby("sample"):
-        lines = ", ".join(str(i + 2) for i in rows.index)
+    for sample, rows in frame[frame["sample"].duplicated(keep=False)].groupby("sample"):
+        if not sample:
+            continue
         cohorts = sorted(set(rows["cohort"]))
         if len(cohorts) > 1:
             problems.append(
-                f"{path} lines {lines}: sample {sample!r} is listed in cohorts {', '.join(cohorts)}; "
-                "a sample may belong to one cohort only"
+                f"{sheet.where_rows(rows.index)}: sample {sample!r} is listed in cohorts "
+                f"{', '.join(cohorts)}; a sample may belong to one cohort only, keep the "
+                "right row"
             )
         else:
             problems.append(
-                f"{path} lines {lines}: sample {sample!r} is listed more than once; keep one row"
+                f"{sheet.where_rows(rows.index)}: sample {sample!r} is listed more than once; "
+                "keep one row"
             )
-    populations = sorted(set(frame["population"]) - {""})
-    problems += label_problems(populations, "population")
-    clashes = {p.lower() for p in populations} & {c.lower() for c in cohort_labels}
-    for clash in sorted(clashes):
+    problems += label_problems(sheet, "population", "population")
+    problems += case_clash_problems(sheet, "population", "population")
+    populations = frame["population"].str.lower()
+    for clash in sorted(set(populations) & known):
+        rows = frame.index[populations == clash][:1]
         problems.append(
-            f"{path}: label {clash!r} is used both as a cohort and as a population; labels must be "
-            "unique across both columns (case-insensitive)"
+            f"{sheet.where_rows(rows)}: label {clash!r} is used both as a cohort and as a "
+            "population; labels must be unique across both columns (case-insensitive), rename "
+            "one"
         )
+    return problems
+
+
+def load_sample_sheet(path: str, cohort_labels: list[str]) -> SampleSheet:
+    """Read and validate the sample sheet; raise InputError listing every problem found."""
+    sheet, problems = read_sheet(path)
+    if sheet is not None:
+        problems += sample_sheet_problems(sheet, cohort_labels)
     if problems:
         raise InputError("\n".join(problems))
-    return SampleSheet(frame[required].reset_index(drop=True))
+    return SampleSheet(sheet.frame[SAMPLE_COLUMNS].reset_index(drop=True))
+
+
+def cohort_sheet_problems(sheet: Sheet) -> list[str]:
+    """Every problem of the cohorts sheet, each with its file and line and the fix."""
+    problems = missing_columns_problem(sheet, COHORT_COLUMNS[:2], "the cohorts sheet",
+                                       optional=("callable",))
+    if problems:
+        return problems
+    frame = with_callable_column(sheet.frame)
+    if frame.empty:
+        return [f"{sheet.path}: no cohorts; add one row per input file (cohort, vcf)"]
+    for row, vcf in enumerate(frame["vcf"]):
+        if not vcf:
+            problems.append(f"{sheet.where(row)}: empty vcf path; give the cohort's VCF/BCF")
+    problems += label_problems(sheet, "cohort", "cohort")
+    problems += case_clash_problems(sheet, "cohort", "cohort")
+    for cohort, rows in frame.groupby("cohort"):
+        callables = set(rows["callable"]) - {""}
+        if len(callables) > 1:
+            problems.append(
+                f"{sheet.where_rows(rows.index)}: cohort {cohort!r} has more than one callable "
+                "BED; merge them into one and give it on every row of the cohort"
+            )
+    duplicated = frame[frame.duplicated(["cohort", "vcf"], keep=False)]
+    for (cohort, vcf), rows in duplicated.groupby(["cohort", "vcf"]):
+        problems.append(
+            f"{sheet.where_rows(rows.index)}: {vcf} is listed more than once for cohort "
+            f"{cohort!r}; keep one row"
+        )
+    return problems
+
+
+def with_callable_column(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame if "callable" in frame.columns else frame.assign(callable="")
 
 
 def load_cohort_sheet(path: str) -> pd.DataFrame:
     """Read and validate the cohorts sheet (cohort, vcf, optional callable)."""
-    frame = read_tsv(path)
-    missing = [c for c in ("cohort", "vcf") if c not in frame.columns]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {', '.join(missing)}; the cohorts sheet needs the "
-            "tab-separated columns cohort, vcf and optionally callable"
-        )
-    if "callable" not in frame.columns:
-        frame["callable"] = ""
-    problems = label_problems(sorted(set(frame["cohort"])), "cohort")
-    for _, spellings in frame.groupby(frame["cohort"].str.lower())["cohort"]:
-        if spellings.nunique() > 1:
-            problems.append(
-                f"{path}: cohort labels {', '.join(sorted(set(spellings)))} differ only in case; "
-                "labels are compared case-insensitively"
-            )
-    for cohort, rows in frame.groupby("cohort"):
-        callables = set(rows["callable"]) - {""}
-        if len(callables) > 1:
-            problems.append(f"{path}: cohort {cohort!r} has more than one callable BED; give one")
-    duplicated = frame[frame.duplicated(["cohort", "vcf"], keep=False)]
-    for (cohort, vcf), rows in duplicated.groupby(["cohort", "vcf"]):
-        lines = ", ".join(str(i + 2) for i in rows.index)
-        problems.append(f"{path} lines {lines}: {vcf} is listed twice for cohort {cohort!r}")
+    sheet, problems = read_sheet(path)
+    if sheet is not None:
+        problems += cohort_sheet_problems(sheet)
     if problems:
-        raise InputError("\n".join(sorted(set(problems))))
-    return frame[["cohort", "vcf", "callable"]].reset_index(drop=True)
+        raise InputError("\n".join(problems))
+    return with_callable_column(sheet.frame)[COHORT_COLUMNS].reset_index(drop=True)

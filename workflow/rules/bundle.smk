@@ -26,8 +26,8 @@ rule bundle:
         ref_mismatch=config["normalise"]["ref_mismatch"],
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=bundle_mem_mb,
+        runtime=bundle_runtime,
     shell:
         "europanel bundle --cohort {wildcards.cohort} --samples {input.samples}"
         " --counts {input.counts} --vcf {input.vcfs} --contigs {params.contigs}"

@@ -2,16 +2,49 @@
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from europanel.cli import open_bundles
 from europanel.regions import default_contigs, make_chunks, read_fai
-from europanel.sheets import InputError, load_cohort_sheet, load_sample_sheet, read_tsv
+from europanel.sheets import InputError, load_cohort_sheet, load_sample_sheet, read_sheet
+from europanel.validate import config_schema_problems, problems_message
+from europanel.validate import sheet_schema_problem, validate_inputs
 
 
+# Validation runs here, while the Snakefile is parsed: before the DAG is built, so before
+# any job, dry runs included. Every problem is reported at once; sys.exit (not an
+# exception) keeps snakemake from adding a traceback or a location line.
+def stop_on_problems(problems):
+    if problems:
+        print(problems_message(problems), file=sys.stderr)
+        sys.exit(1)
+
+
+def validate_sheet(path, schema):
+    """The sheet against its JSON schema (after validate_inputs, which reports the same
+    rules with more context; this keeps the schema the enforced contract)."""
+    sheet, _ = read_sheet(path)
+    try:
+        validate(sheet.frame, schema=schema)
+    except WorkflowError as error:
+        stop_on_problems([sheet_schema_problem(sheet, error, schema)])
+
+
+# Every schema violation at once, in plain words; then snakemake's validate fills in defaults.
+CONFIG_SCHEMA = Path(workflow.basedir) / "schemas/config.schema.yaml"
+stop_on_problems(
+    config_schema_problems(
+        config,
+        yaml.safe_load(CONFIG_SCHEMA.read_text()),
+        ", ".join(os.path.relpath(path) for path in workflow.configfiles) or "the config",
+    )
+)
 validate(config, schema="../schemas/config.schema.yaml")
 
 OUTDIR = config["outdir"]
@@ -28,8 +61,12 @@ if BUNDLE_MODE:
     CONTIG_LENGTHS = MANIFESTS[0]["contigs"]
     CONTIGS = config["contigs"] or list(CONTIG_LENGTHS)
 else:
-    validate(read_tsv(config["cohorts"]), schema="../schemas/cohorts.schema.yaml")
-    validate(read_tsv(config["samples"]), schema="../schemas/samples.schema.yaml")
+    # Only in the process the user started: a cluster job parses this file again, and
+    # its inputs were checked when the run began.
+    if workflow.is_main_process:
+        stop_on_problems(validate_inputs(config))
+    validate_sheet(config["cohorts"], "../schemas/cohorts.schema.yaml")
+    validate_sheet(config["samples"], "../schemas/samples.schema.yaml")
     COHORT_SHEET = load_cohort_sheet(config["cohorts"])
     SAMPLE_SHEET = load_sample_sheet(
         config["samples"], sorted(set(COHORT_SHEET["cohort"]))
@@ -114,12 +151,226 @@ def qc_options():
     )
 
 
-def count_mem_mb(wildcards):
-    """Counting memory: about 100 bytes per genotype of one block, plus the interpreter."""
-    n_samples = len(cohort_samples(wildcards.cohort))
-    return 600 + n_samples * config["block_size"] * 100 // 1_000_000
-
-
 def panel_outputs():
     stem = f"{OUTDIR}/panel/{config['panel_name']}"
     return [f"{stem}.sites.vcf.gz", f"{stem}.sites.vcf.gz.tbi", f"{stem}.sites.parquet"]
+
+
+# QC report (rules/report.smk): what `rule all` requests, so `snakemake --report` finds it.
+# Normalise and count stats exist only when this run built the bundles from the sheets.
+def report_outputs():
+    names = ["samples.png", "concordance.png", "concordance.tsv", "cohort_qc.png",
+             "cohort_qc.tsv", "sfs.png", "af_distribution.png", "summary.html"]
+    if not BUNDLE_MODE:
+        names.append("sites.png")
+    return [f"{OUTDIR}/report/{name}" for name in names]
+
+
+def report_sites_table(wildcards):
+    return [] if BUNDLE_MODE else [f"{OUTDIR}/report/sites.tsv"]
+
+
+def report_bundle_counts(wildcards):
+    return [f"{folder}/counts/{contig}.parquet" for folder in BUNDLES for contig in CONTIGS]
+
+
+# ---------------------------------------------------------------------------------------
+# Resources: mem_mb and runtime (minutes) of each rule, estimated from the inputs.
+#
+# Records per contig come from the inputs' index statistics (`bcftools index --stats` of
+# the cohort VCFs) or, in the central merge, from the bundle manifests. Costs measured on
+# one core with synthetic cohorts (1000 samples x 20k records; 20 samples x 400k records):
+#   normalise  ~10 us per record + 0.6-1 us per genotype; ~150 MB at any size
+#   count      ~20 us per record + 0.4 us per genotype; ~120 bytes per genotype of one
+#              block, plus ~(600 + 120 x groups) bytes per record of the chunk
+# Runtimes get a margin of 3 (slower nodes, shared file systems) and a 10-minute floor.
+# A retry (`retries` in profiles/slurm) asks for `attempt` times as much of both.
+
+import functools
+import math
+
+from pysam import VariantFile
+from pysam import bcftools as pysam_bcftools
+
+from europanel.merge import PanelGroups
+from europanel.regions import chunk_by_name, harmonised_name
+from europanel.sheets import cohort_groups
+
+# An input without index statistics is assumed as dense as a large WGS call set.
+RECORDS_PER_BP_UNKNOWN = 0.25
+MB = 1_000_000
+
+
+def megabytes(n_bytes, attempt, floor):
+    return math.ceil(floor + n_bytes / MB) * attempt
+
+
+def minutes(seconds, attempt):
+    return max(10, math.ceil(3 * seconds / 60)) * attempt
+
+
+@functools.cache
+def cohort_input_records(cohort):
+    """Records per reference contig in the cohort's inputs (None: no index statistics)."""
+    if BUNDLE_MODE:
+        manifest = next(m for m in MANIFESTS if m["cohort"] == cohort)
+        return {contig: entry["records"] for contig, entry in manifest["counts"].items()}
+    records = {}
+    for vcf in cohort_files(cohort, "vcf"):
+        try:
+            stats = pysam_bcftools.index("--stats", vcf)
+        except Exception:  # no statistics in the index: the rules themselves report bad input
+            return None
+        for line in stats.splitlines():
+            name, _length, n_records = line.split("\t")
+            contig = harmonised_name(name, set(CONTIG_LENGTHS))
+            if contig is not None:
+                records[contig] = records.get(contig, 0) + int(n_records)
+    return records
+
+
+@functools.cache
+def cohort_input_samples(cohort):
+    """Samples bcftools decodes per record: the largest input's, not only the sheet's."""
+    if BUNDLE_MODE:
+        return next(m for m in MANIFESTS if m["cohort"] == cohort)["samples"]
+    counts = [len(cohort_samples(cohort))]
+    for vcf in cohort_files(cohort, "vcf"):
+        try:
+            with VariantFile(vcf) as handle:
+                counts.append(len(handle.header.samples))
+        except (OSError, ValueError):
+            pass
+    return max(counts)
+
+
+def contig_records(cohort, contig):
+    records = cohort_input_records(cohort)
+    if records is None:
+        return int(RECORDS_PER_BP_UNKNOWN * CONTIG_LENGTHS[contig])
+    return records.get(contig, 0)
+
+
+def region_records(cohort, chunk, flank=0):
+    """Records expected in a chunk widened by `flank` bp (records spread evenly)."""
+    region = chunk_by_name(chunk, CONTIG_LENGTHS, config["chunk_size"])
+    length = CONTIG_LENGTHS[region.contig]
+    span = min(region.end - region.start + 1 + 2 * flank, length)
+    return math.ceil(contig_records(cohort, region.contig) * span / length)
+
+
+@functools.cache
+def cohort_group_count(cohort):
+    if BUNDLE_MODE:
+        return len(next(m for m in MANIFESTS if m["cohort"] == cohort)["groups"])
+    return len(cohort_groups(cohort_samples(cohort)))
+
+
+@functools.cache
+def panel_group_count():
+    if BUNDLE_MODE:
+        return len(PanelGroups.from_manifests(MANIFESTS).ordered())
+    return len(SAMPLE_SHEET.panel_groups())
+
+
+def count_row_bytes(groups):
+    """A counts-table row in memory: the site, then AC/AN/... (int32) x 2 QC levels per group."""
+    return 200 + 40 * groups
+
+
+def panel_row_bytes(groups):
+    """A panel record in memory (demo: ~630 bytes with 75 columns)."""
+    return 300 + 50 * groups
+
+
+def panel_records():
+    """At most the sum of the cohorts' records (a site shared by cohorts is one record)."""
+    return sum(contig_records(c, contig) for c in COHORTS for contig in CONTIGS)
+
+
+def normalise_mem_mb(wildcards, attempt):
+    """bcftools streams; its sort (several files per contig) takes up to 768 MB; a few
+    hundred buffered records of ~20 bytes per sample."""
+    return megabytes(6_000 * cohort_input_samples(wildcards.cohort), attempt, floor=1000)
+
+
+def normalise_runtime(wildcards, attempt):
+    records = region_records(
+        wildcards.cohort, wildcards.chunk, config["normalise"]["realign_window"]
+    )
+    genotypes = records * cohort_input_samples(wildcards.cohort)
+    return minutes(10e-6 * records + 1e-6 * genotypes, attempt)
+
+
+def count_mem_mb(wildcards, attempt):
+    """One genotype block (samples x block_size) plus the chunk's table of counts."""
+    n_samples = len(cohort_samples(wildcards.cohort))
+    block = 120 * n_samples * config["block_size"]
+    table = region_records(wildcards.cohort, wildcards.chunk) * (
+        600 + 120 * cohort_group_count(wildcards.cohort)
+    )
+    return megabytes(block + table, attempt, floor=300)
+
+
+def count_runtime(wildcards, attempt):
+    records = region_records(wildcards.cohort, wildcards.chunk)
+    genotypes = records * len(cohort_samples(wildcards.cohort))
+    return minutes(20e-6 * records + 0.4e-6 * genotypes, attempt)
+
+
+def bundle_mem_mb(wildcards, attempt):
+    """The largest contig's counts, read as chunk tables and concatenated (twice)."""
+    largest = max(contig_records(wildcards.cohort, contig) for contig in CONTIGS)
+    row = count_row_bytes(cohort_group_count(wildcards.cohort))
+    return megabytes(2 * largest * row, attempt, floor=500)
+
+
+def bundle_runtime(wildcards, attempt):
+    """Checksums of the input VCFs (~200 MB/s) and ~1 us per record of counts."""
+    vcf_bytes = sum(Path(vcf).stat().st_size for vcf in cohort_files(wildcards.cohort, "vcf"))
+    records = sum(contig_records(wildcards.cohort, contig) for contig in CONTIGS)
+    return minutes(vcf_bytes / (200 * MB) + 1e-6 * records, attempt)
+
+
+def merge_mem_mb(wildcards, attempt):
+    """Per cohort row of the chunk: its table and its join on the chunk's sites; per site:
+    the int64 totals of every panel group and the published record."""
+    groups = panel_group_count()
+    total = 0
+    for cohort in COHORTS:
+        rows = region_records(cohort, wildcards.chunk)
+        total += rows * (2 * count_row_bytes(cohort_group_count(cohort))
+                         + 80 * groups + panel_row_bytes(groups))
+    return megabytes(total, attempt, floor=500)
+
+
+def merge_runtime(wildcards, attempt):
+    """A join per cohort over the chunk's sites: ~10 us per site, cohort and 10 groups
+    (measured: 47k sites, 3 cohorts, 23 groups in 2.7 s)."""
+    sites = sum(region_records(cohort, wildcards.chunk) for cohort in COHORTS)
+    return minutes(1e-6 * sites * len(COHORTS) * max(10, panel_group_count()), attempt)
+
+
+def publish_mem_mb(wildcards, attempt):
+    """The whole panel in memory, read from the chunks and concatenated (twice)."""
+    return megabytes(2 * panel_records() * panel_row_bytes(panel_group_count()), attempt,
+                     floor=1000)
+
+
+def publish_runtime(wildcards, attempt):
+    """VCF text in Python: ~1 us per INFO value; then bgzip, tabix and Parquet."""
+    values = panel_records() * (20 + 4 * panel_group_count())
+    return minutes(1e-6 * values, attempt)
+
+
+def report_cohorts_mem_mb(wildcards, attempt):
+    """The largest contig's sites, AC and AN of every cohort at once (for the concordance;
+    measured: 250 MB for 370k records)."""
+    largest = max(
+        sum(contig_records(cohort, contig) for cohort in COHORTS) for contig in CONTIGS
+    )
+    return megabytes(200 * largest, attempt, floor=1000)
+
+
+def report_cohorts_runtime(wildcards, attempt):
+    return minutes(2e-6 * panel_records() * len(COHORTS), attempt)

@@ -17,7 +17,7 @@ rule count:
     threads: 1
     resources:
         mem_mb=count_mem_mb,
-        runtime=60,
+        runtime=count_runtime,
     shell:
         "europanel count --cohort {wildcards.cohort} --samples {input.samples}"
         " --bcf {input.bcf} --block-size {params.block_size} {params.ploidy} {params.qc}"

@@ -16,8 +16,8 @@ rule merge:
         min_carriers=config["privacy"]["min_carriers"],
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=merge_mem_mb,
+        runtime=merge_runtime,
     shell:
         "europanel merge --bundles {params.bundles} --chunk {wildcards.chunk}"
         " --chunk-size {params.chunk_size} --absent-sites {params.absent_sites}"

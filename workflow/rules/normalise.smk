@@ -8,6 +8,9 @@ rule cohort_sheet:
         # cohort's samples reruns that cohort only.
         rows=lambda wildcards: cohort_rows(wildcards.cohort),
     localrule: True
+    resources:
+        mem_mb=100,
+        runtime=1,
     run:
         Path(output[0]).write_text(params.rows)
         Path(log[0]).write_text(f"{params.rows.count(chr(10)) - 1} samples\n")
@@ -34,8 +37,8 @@ rule normalise:
         ref_mismatch=config["normalise"]["ref_mismatch"],
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
+        mem_mb=normalise_mem_mb,
+        runtime=normalise_runtime,
     shell:
         "europanel normalise --cohort {wildcards.cohort} --samples {input.samples}"
         " --vcf {input.vcfs} --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"

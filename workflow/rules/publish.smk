@@ -15,8 +15,8 @@ rule publish:
         config_digest=CONFIG_DIGEST,
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=publish_mem_mb,
+        runtime=publish_runtime,
     shell:
         "europanel publish --bundles {params.bundles} --chunks {input.chunks}"
         " --config-digest {params.config_digest}"
