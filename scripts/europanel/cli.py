@@ -12,13 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from europanel import __version__
-from europanel.bundle import Bundle, check_compatible, write_bundle
-from europanel.count import GenotypeQC, count_bcf_to_parquet
-from europanel.normalise import input_contigs, normalise_chunk
-from europanel.publish import concat_records, write_panel
 from europanel.regions import (
     PloidyMap,
     bare_name,
@@ -29,13 +23,18 @@ from europanel.regions import (
 )
 from europanel.sheets import InputError, read_tsv
 
+# Stage modules are imported inside their subcommands: each rule's environment then
+# needs only its own stage's dependencies (cyvcf2 for count, scipy for merge, ...).
+
 
 def threshold(text: str) -> float | None:
     """A genotype-QC threshold; `off` (or null/none) switches the criterion off."""
     return None if text.lower() in ("off", "null", "none") else float(text)
 
 
-def genotype_qc(args) -> GenotypeQC:
+def genotype_qc(args):
+    from europanel.count import GenotypeQC
+
     def as_int(value):
         return None if value is None else int(value)
 
@@ -43,7 +42,7 @@ def genotype_qc(args) -> GenotypeQC:
                       args.min_het_ab)
 
 
-def cohort_samples(args) -> pd.DataFrame:
+def cohort_samples(args):
     """The cohort's rows of the sample sheet (written per cohort by the workflow)."""
     samples = read_tsv(args.samples)
     return samples[samples["cohort"] == args.cohort].reset_index(drop=True)
@@ -53,13 +52,26 @@ def ploidy_map(args) -> PloidyMap:
     return PloidyMap.from_bed(args.par or builtin_par_bed(args.build))
 
 
-def open_bundles(folders: list[str]) -> list[Bundle]:
+def open_bundles(folders: list[str]):
+    from europanel.bundle import Bundle, check_compatible
+
     bundles = [Bundle.open(folder) for folder in folders]
     check_compatible(bundles)
     return bundles
 
 
+def cmd_cohort_sheet(args) -> None:
+    """Write one cohort's rows of the sample sheet (the per-cohort input of its jobs)."""
+    rows = cohort_samples(args)
+    partial = f"{args.output}.partial"
+    rows.to_csv(partial, sep="\t", index=False)
+    Path(partial).replace(args.output)
+    print(f"{args.cohort}: {len(rows)} samples", file=sys.stderr)
+
+
 def cmd_normalise(args) -> None:
+    from europanel.normalise import input_contigs, normalise_chunk
+
     reference = set(read_fai(args.fasta))
     inputs = [input_contigs(path, reference) for path in args.vcf]
     chunk = chunk_by_name(args.chunk, read_fai(args.fasta), args.chunk_size)
@@ -71,6 +83,8 @@ def cmd_normalise(args) -> None:
 
 
 def cmd_count(args) -> None:
+    from europanel.count import count_bcf_to_parquet
+
     # Streamed: one Parquet row group per block, so memory does not grow with the chunk.
     stats = count_bcf_to_parquet(args.bcf, cohort_samples(args), ploidy_map(args),
                                  genotype_qc(args), args.output, args.stats,
@@ -79,6 +93,8 @@ def cmd_count(args) -> None:
 
 
 def cmd_bundle(args) -> None:
+    from europanel.bundle import write_bundle
+
     lengths = read_fai(args.fasta)
     chunk_counts = {contig: [] for contig in args.contigs}
     for path in args.counts:
@@ -125,7 +141,7 @@ def cmd_merge(args) -> None:
     print(f"{args.chunk}: {summary}", file=sys.stderr)
 
 
-def provenance_lines(bundles: list[Bundle], config_digest: str) -> list[tuple[str, str]]:
+def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
     """Header lines saying what the panel was built from (DESIGN §7, no sample names)."""
     lines = [("europanel_config_sha256", config_digest)]
     for bundle in sorted(bundles, key=lambda b: b.cohort):
@@ -138,6 +154,10 @@ def provenance_lines(bundles: list[Bundle], config_digest: str) -> list[tuple[st
 
 
 def cmd_publish(args) -> None:
+    import pandas as pd
+
+    from europanel.publish import concat_records, write_panel
+
     from europanel.merge import PanelGroups
 
     bundles = open_bundles(args.bundles)
@@ -207,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="europanel", description=__doc__)
     parser.add_argument("--version", action="version", version=f"europanel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("cohort-sheet", help="write one cohort's rows of the sample sheet")
+    add_cohort_options(p)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_cohort_sheet)
 
     p = sub.add_parser("normalise", help="normalise one cohort's records of one chunk")
     add_cohort_options(p)

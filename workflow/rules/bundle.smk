@@ -9,11 +9,19 @@ rule bundle:
     output:
         manifest=f"{OUTDIR}/bundles/{{cohort}}/manifest.json",
         counts=expand(
-            f"{OUTDIR}/bundles/{{{{cohort}}}}/counts/{{contig}}.parquet", contig=CONTIGS
+            f"{OUTDIR}/bundles/{{{{cohort}}}}/counts/{{contig}}.parquet",
+            contig=CONTIGS,
         ),
     log:
         f"{OUTDIR}/logs/bundle/{{cohort}}.log",
+    conda:
+        "../envs/bundle.yaml"
+    threads: 1
+    resources:
+        mem_mb=bundle_mem_mb,
+        runtime=bundle_runtime,
     params:
+        europanel=EUROPANEL,
         folder=lambda wildcards: f"{OUTDIR}/bundles/{wildcards.cohort}",
         contigs=" ".join(CONTIGS),
         callable=lambda wildcards, input: (
@@ -24,12 +32,8 @@ rule bundle:
         config_digest=CONFIG_DIGEST,
         realign_window=config["normalise"]["realign_window"],
         ref_mismatch=config["normalise"]["ref_mismatch"],
-    threads: 1
-    resources:
-        mem_mb=bundle_mem_mb,
-        runtime=bundle_runtime,
     shell:
-        "europanel bundle --cohort {wildcards.cohort} --samples {input.samples}"
+        "{params.europanel} bundle --cohort {wildcards.cohort} --samples {input.samples}"
         " --counts {input.counts} --vcf {input.vcfs} --contigs {params.contigs}"
         " --fasta {input.fasta} --config-digest {params.config_digest}"
         " {params.callable} {params.ploidy} {params.qc}"

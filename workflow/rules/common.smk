@@ -12,7 +12,12 @@ from snakemake.utils import validate
 
 from europanel.cli import open_bundles
 from europanel.regions import default_contigs, make_chunks, read_fai
-from europanel.sheets import InputError, load_cohort_sheet, load_sample_sheet, read_sheet
+from europanel.sheets import (
+    InputError,
+    load_cohort_sheet,
+    load_sample_sheet,
+    read_sheet,
+)
 from europanel.validate import config_schema_problems, problems_message
 from europanel.validate import sheet_schema_problem, validate_inputs
 
@@ -42,7 +47,8 @@ stop_on_problems(
     config_schema_problems(
         config,
         yaml.safe_load(CONFIG_SCHEMA.read_text()),
-        ", ".join(os.path.relpath(path) for path in workflow.configfiles) or "the config",
+        ", ".join(os.path.relpath(path) for path in workflow.configfiles)
+        or "the config",
     )
 )
 validate(config, schema="../schemas/config.schema.yaml")
@@ -78,8 +84,7 @@ else:
     CONTIGS = config["contigs"] or default_contigs(CONTIG_LENGTHS)
 
 CHUNKS = [
-    chunk.name
-    for chunk in make_chunks(CONTIG_LENGTHS, CONTIGS, config["chunk_size"])
+    chunk.name for chunk in make_chunks(CONTIG_LENGTHS, CONTIGS, config["chunk_size"])
 ]
 
 
@@ -88,6 +93,14 @@ wildcard_constraints:
     chunk=r"[^/]+-\d{5}",
 
 
+# Rules run the package from this workflow's own scripts/ folder (a path relative to
+# the run directory, so moving the project reruns nothing), in whatever Python runs
+# the job: the project's venv, or a rule's conda env with --sdm conda.
+EUROPANEL = (
+    "PYTHONPATH="
+    + os.path.relpath(Path(workflow.basedir).parent / "scripts")
+    + " python -m europanel.cli"
+)
 # Digest of the effective config (defaults filled in), stamped into bundles and the panel.
 CONFIG_DIGEST = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
@@ -159,8 +172,16 @@ def panel_outputs():
 # QC report (rules/report.smk): what `rule all` requests, so `snakemake --report` finds it.
 # Normalise and count stats exist only when this run built the bundles from the sheets.
 def report_outputs():
-    names = ["samples.png", "concordance.png", "concordance.tsv", "cohort_qc.png",
-             "cohort_qc.tsv", "sfs.png", "af_distribution.png", "summary.html"]
+    names = [
+        "samples.png",
+        "concordance.png",
+        "concordance.tsv",
+        "cohort_qc.png",
+        "cohort_qc.tsv",
+        "sfs.png",
+        "af_distribution.png",
+        "summary.html",
+    ]
     if not BUNDLE_MODE:
         names.append("sites.png")
     return [f"{OUTDIR}/report/{name}" for name in names]
@@ -171,7 +192,9 @@ def report_sites_table(wildcards):
 
 
 def report_bundle_counts(wildcards):
-    return [f"{folder}/counts/{contig}.parquet" for folder in BUNDLES for contig in CONTIGS]
+    return [
+        f"{folder}/counts/{contig}.parquet" for folder in BUNDLES for contig in CONTIGS
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,11 +202,14 @@ def report_bundle_counts(wildcards):
 #
 # Records per contig come from the inputs' index statistics (`bcftools index --stats` of
 # the cohort VCFs) or, in the central merge, from the bundle manifests. Costs measured on
-# one core with synthetic cohorts (1000 samples x 20k records; 20 samples x 400k records):
-#   normalise  ~10 us per record + 0.6-1 us per genotype; ~150 MB at any size
-#   count      ~20 us per record + 0.4 us per genotype; ~120 bytes per genotype of one
-#              block, plus ~(600 + 120 x groups) bytes per record of the chunk
-# Runtimes get a margin of 3 (slower nodes, shared file systems) and a 10-minute floor.
+# one core with synthetic cohorts (1000 samples x 20k records; 20 samples x 400k records;
+# 3 cohorts of 100-300 samples x 100-150k records through the whole workflow):
+#   normalise  3-8 us per record + 0.3-0.6 us per genotype; 130-150 MB at any size
+#   count      ~12 us per record + ~0.05 us per genotype; ~27 bytes per genotype of one
+#              block plus ~180 bytes per record of the chunk (9 groups), over ~270 MB
+#   bundle, merge: 45-70% of the memory estimated below; publish: see publish_mem_mb
+# Per-record and per-genotype costs below are set about twice the measured ones; runtimes
+# get a further margin of 3 (slower nodes, shared file systems) and a 10-minute floor.
 # A retry (`retries` in profiles/slurm) asks for `attempt` times as much of both.
 
 import functools
@@ -214,12 +240,16 @@ def cohort_input_records(cohort):
     """Records per reference contig in the cohort's inputs (None: no index statistics)."""
     if BUNDLE_MODE:
         manifest = next(m for m in MANIFESTS if m["cohort"] == cohort)
-        return {contig: entry["records"] for contig, entry in manifest["counts"].items()}
+        return {
+            contig: entry["records"] for contig, entry in manifest["counts"].items()
+        }
     records = {}
     for vcf in cohort_files(cohort, "vcf"):
         try:
             stats = pysam_bcftools.index("--stats", vcf)
-        except Exception:  # no statistics in the index: the rules themselves report bad input
+        except (
+            Exception
+        ):  # no statistics in the index: the rules themselves report bad input
             return None
         for line in stats.splitlines():
             name, _length, n_records = line.split("\t")
@@ -291,7 +321,9 @@ def panel_records():
 def normalise_mem_mb(wildcards, attempt):
     """bcftools streams; its sort (several files per contig) takes up to 768 MB; a few
     hundred buffered records of ~20 bytes per sample."""
-    return megabytes(6_000 * cohort_input_samples(wildcards.cohort), attempt, floor=1000)
+    return megabytes(
+        6_000 * cohort_input_samples(wildcards.cohort), attempt, floor=1000
+    )
 
 
 def normalise_runtime(wildcards, attempt):
@@ -299,23 +331,23 @@ def normalise_runtime(wildcards, attempt):
         wildcards.cohort, wildcards.chunk, config["normalise"]["realign_window"]
     )
     genotypes = records * cohort_input_samples(wildcards.cohort)
-    return minutes(10e-6 * records + 1e-6 * genotypes, attempt)
+    return minutes(15e-6 * records + 1e-6 * genotypes, attempt)
 
 
 def count_mem_mb(wildcards, attempt):
     """One genotype block (samples x block_size) plus the chunk's table of counts."""
     n_samples = len(cohort_samples(wildcards.cohort))
-    block = 120 * n_samples * config["block_size"]
-    table = region_records(wildcards.cohort, wildcards.chunk) * (
-        600 + 120 * cohort_group_count(wildcards.cohort)
+    block = 50 * n_samples * config["block_size"]
+    table = region_records(wildcards.cohort, wildcards.chunk) * count_row_bytes(
+        cohort_group_count(wildcards.cohort)
     )
-    return megabytes(block + table, attempt, floor=300)
+    return megabytes(block + table, attempt, floor=400)
 
 
 def count_runtime(wildcards, attempt):
     records = region_records(wildcards.cohort, wildcards.chunk)
     genotypes = records * len(cohort_samples(wildcards.cohort))
-    return minutes(20e-6 * records + 0.4e-6 * genotypes, attempt)
+    return minutes(25e-6 * records + 0.1e-6 * genotypes, attempt)
 
 
 def bundle_mem_mb(wildcards, attempt):
@@ -327,7 +359,8 @@ def bundle_mem_mb(wildcards, attempt):
 
 def bundle_runtime(wildcards, attempt):
     """Checksums of the input VCFs (~200 MB/s) and ~1 us per record of counts."""
-    vcf_bytes = sum(Path(vcf).stat().st_size for vcf in cohort_files(wildcards.cohort, "vcf"))
+    vcfs = [Path(vcf) for vcf in cohort_files(wildcards.cohort, "vcf")]
+    vcf_bytes = sum(vcf.stat().st_size for vcf in vcfs if vcf.exists())
     records = sum(contig_records(wildcards.cohort, contig) for contig in CONTIGS)
     return minutes(vcf_bytes / (200 * MB) + 1e-6 * records, attempt)
 
@@ -339,8 +372,11 @@ def merge_mem_mb(wildcards, attempt):
     total = 0
     for cohort in COHORTS:
         rows = region_records(cohort, wildcards.chunk)
-        total += rows * (2 * count_row_bytes(cohort_group_count(cohort))
-                         + 80 * groups + panel_row_bytes(groups))
+        total += rows * (
+            2 * count_row_bytes(cohort_group_count(cohort))
+            + 80 * groups
+            + panel_row_bytes(groups)
+        )
     return megabytes(total, attempt, floor=500)
 
 
@@ -352,9 +388,11 @@ def merge_runtime(wildcards, attempt):
 
 
 def publish_mem_mb(wildcards, attempt):
-    """The whole panel in memory, read from the chunks and concatenated (twice)."""
-    return megabytes(2 * panel_records() * panel_row_bytes(panel_group_count()), attempt,
-                     floor=1000)
+    """The whole panel in memory: chunks, their concatenation, VCF text and the Parquet
+    copy peak at ~4.5 times the table (measured: 1.6 GB for 279k records, 23 groups)."""
+    return megabytes(
+        4 * panel_records() * panel_row_bytes(panel_group_count()), attempt, floor=1000
+    )
 
 
 def publish_runtime(wildcards, attempt):
@@ -374,3 +412,12 @@ def report_cohorts_mem_mb(wildcards, attempt):
 
 def report_cohorts_runtime(wildcards, attempt):
     return minutes(2e-6 * panel_records() * len(COHORTS), attempt)
+
+
+def stats_root(stats_file):
+    """The output folder holding a stage's stats: <outdir>/<stage>/[<cohort>/]<chunk>.json."""
+    parts = Path(stats_file).parts
+    stage = next(
+        i for i, part in enumerate(parts) if part in ("normalised", "counts", "merged")
+    )
+    return str(Path(*parts[:stage])) if stage else "."

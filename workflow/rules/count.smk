@@ -10,15 +10,18 @@ rule count:
         f"{OUTDIR}/logs/count/{{cohort}}/{{chunk}}.log",
     benchmark:
         f"{OUTDIR}/benchmarks/count/{{cohort}}/{{chunk}}.tsv"
-    params:
-        block_size=config["block_size"],
-        ploidy=ploidy_options(),
-        qc=qc_options(),
+    conda:
+        "../envs/count.yaml"
     threads: 1
     resources:
         mem_mb=count_mem_mb,
         runtime=count_runtime,
+    params:
+        europanel=EUROPANEL,
+        block_size=config["block_size"],
+        ploidy=ploidy_options(),
+        qc=qc_options(),
     shell:
-        "europanel count --cohort {wildcards.cohort} --samples {input.samples}"
+        "{params.europanel} count --cohort {wildcards.cohort} --samples {input.samples}"
         " --bcf {input.bcf} --block-size {params.block_size} {params.ploidy} {params.qc}"
         " --output {output.counts} --stats {output.stats} > {log} 2>&1"

@@ -7,19 +7,22 @@ rule merge:
         summary=f"{OUTDIR}/merged/{{chunk}}.summary.json",
     log:
         f"{OUTDIR}/logs/merge/{{chunk}}.log",
+    conda:
+        "../envs/merge.yaml"
+    threads: 1
+    resources:
+        mem_mb=merge_mem_mb,
+        runtime=merge_runtime,
     params:
+        europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         chunk_size=config["chunk_size"],
         absent_sites=config["merge"]["absent_sites"],
         faf_exclude=" ".join(config["frequencies"]["faf_exclude"]),
         min_group_size=config["privacy"]["min_group_size"],
         min_carriers=config["privacy"]["min_carriers"],
-    threads: 1
-    resources:
-        mem_mb=merge_mem_mb,
-        runtime=merge_runtime,
     shell:
-        "europanel merge --bundles {params.bundles} --chunk {wildcards.chunk}"
+        "{params.europanel} merge --bundles {params.bundles} --chunk {wildcards.chunk}"
         " --chunk-size {params.chunk_size} --absent-sites {params.absent_sites}"
         " --faf-exclude {params.faf_exclude} --min-group-size {params.min_group_size}"
         " --min-carriers {params.min_carriers}"

@@ -3,17 +3,18 @@ rule cohort_sheet:
         f"{OUTDIR}/sheets/{{cohort}}.samples.tsv",
     log:
         f"{OUTDIR}/logs/cohort_sheet/{{cohort}}.log",
-    params:
-        # The cohort's rows as a parameter, not the sheet as an input: editing one
-        # cohort's samples reruns that cohort only.
-        rows=lambda wildcards: cohort_rows(wildcards.cohort),
     localrule: True
-    resources:
-        mem_mb=100,
-        runtime=1,
-    run:
-        Path(output[0]).write_text(params.rows)
-        Path(log[0]).write_text(f"{params.rows.count(chr(10)) - 1} samples\n")
+    conda:
+        "../envs/normalise.yaml"
+    params:
+        europanel=EUROPANEL,
+        sheet=config["samples"],
+        # The cohort's rows are a parameter and the sheet is not an input: editing
+        # one cohort's samples reruns that cohort only.
+        rows=lambda wildcards: cohort_rows(wildcards.cohort),
+    shell:
+        "{params.europanel} cohort-sheet --cohort {wildcards.cohort} --samples {params.sheet}"
+        " --output {output} > {log} 2>&1"
 
 
 rule normalise:
@@ -31,16 +32,19 @@ rule normalise:
         f"{OUTDIR}/logs/normalise/{{cohort}}/{{chunk}}.log",
     benchmark:
         f"{OUTDIR}/benchmarks/normalise/{{cohort}}/{{chunk}}.tsv"
-    params:
-        chunk_size=config["chunk_size"],
-        realign_window=config["normalise"]["realign_window"],
-        ref_mismatch=config["normalise"]["ref_mismatch"],
+    conda:
+        "../envs/normalise.yaml"
     threads: 1
     resources:
         mem_mb=normalise_mem_mb,
         runtime=normalise_runtime,
+    params:
+        europanel=EUROPANEL,
+        chunk_size=config["chunk_size"],
+        realign_window=config["normalise"]["realign_window"],
+        ref_mismatch=config["normalise"]["ref_mismatch"],
     shell:
-        "europanel normalise --cohort {wildcards.cohort} --samples {input.samples}"
+        "{params.europanel} normalise --cohort {wildcards.cohort} --samples {input.samples}"
         " --vcf {input.vcfs} --chunk {wildcards.chunk} --chunk-size {params.chunk_size}"
         " --fasta {input.fasta} --realign-window {params.realign_window}"
         " --ref-mismatch {params.ref_mismatch}"

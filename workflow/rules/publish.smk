@@ -10,14 +10,17 @@ rule publish:
         f"{OUTDIR}/logs/publish.log",
     benchmark:
         f"{OUTDIR}/benchmarks/publish.tsv"
-    params:
-        bundles=" ".join(BUNDLES),
-        config_digest=CONFIG_DIGEST,
+    conda:
+        "../envs/publish.yaml"
     threads: 1
     resources:
         mem_mb=publish_mem_mb,
         runtime=publish_runtime,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        config_digest=CONFIG_DIGEST,
     shell:
-        "europanel publish --bundles {params.bundles} --chunks {input.chunks}"
+        "{params.europanel} publish --bundles {params.bundles} --chunks {input.chunks}"
         " --config-digest {params.config_digest}"
         " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"

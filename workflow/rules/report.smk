@@ -14,15 +14,18 @@ rule report_samples:
         ),
     log:
         f"{OUTDIR}/logs/report/samples.log",
-    params:
-        bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        min_group_size=config["privacy"]["min_group_size"],
     shell:
-        "europanel qc-figures samples --bundles {params.bundles}"
+        "{params.europanel} qc-figures samples --bundles {params.bundles}"
         " --min-group-size {params.min_group_size}"
         " --samples-figure {output.figure} > {log} 2>&1"
 
@@ -51,18 +54,21 @@ if not BUNDLE_MODE:
             table=f"{OUTDIR}/report/sites.tsv",
         log:
             f"{OUTDIR}/logs/report/sites.log",
-        params:
-            bundles=" ".join(BUNDLES),
-            min_group_size=config["privacy"]["min_group_size"],
-            # Paths are rebuilt from these: a genome-wide list is too long for a command line.
-            chunks=" ".join(CHUNKS),
-            root=OUTDIR,
+        conda:
+            "../envs/report.yaml"
         threads: 1
         resources:
             mem_mb=1000,
             runtime=10,
+        params:
+            europanel=EUROPANEL,
+            bundles=" ".join(BUNDLES),
+            min_group_size=config["privacy"]["min_group_size"],
+            # Paths are rebuilt from these: a genome-wide list is too long for a command line.
+            chunks=" ".join(CHUNKS),
+            root=lambda wildcards, input: stats_root(input.counted[0]),
         shell:
-            "europanel qc-figures sites --bundles {params.bundles}"
+            "{params.europanel} qc-figures sites --bundles {params.bundles}"
             " --min-group-size {params.min_group_size}"
             " --stats-root {params.root} --chunks {params.chunks}"
             " --sites-figure {output.figure} --sites-table {output.table} > {log} 2>&1"
@@ -97,16 +103,19 @@ rule report_cohorts:
         f"{OUTDIR}/logs/report/cohorts.log",
     benchmark:
         f"{OUTDIR}/benchmarks/report/cohorts.tsv"
-    params:
-        bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
-        contigs=" ".join(CONTIGS),
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=report_cohorts_mem_mb,
         runtime=report_cohorts_runtime,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        min_group_size=config["privacy"]["min_group_size"],
+        contigs=" ".join(CONTIGS),
     shell:
-        "europanel qc-figures cohorts --bundles {params.bundles}"
+        "{params.europanel} qc-figures cohorts --bundles {params.bundles}"
         " --min-group-size {params.min_group_size} --contigs {params.contigs}"
         " --concordance-figure {output.concordance}"
         " --concordance-table {output.concordance_table}"
@@ -133,15 +142,18 @@ rule report_panel:
         f"{OUTDIR}/logs/report/panel.log",
     benchmark:
         f"{OUTDIR}/benchmarks/report/panel.tsv"
-    params:
-        bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        min_group_size=config["privacy"]["min_group_size"],
     shell:
-        "europanel qc-figures panel --bundles {params.bundles}"
+        "{params.europanel} qc-figures panel --bundles {params.bundles}"
         " --min-group-size {params.min_group_size} --panel {input.panel}"
         " --sfs-figure {output.sfs} --af-figure {output.af} > {log} 2>&1"
 
@@ -162,21 +174,24 @@ rule report_summary:
         ),
     log:
         f"{OUTDIR}/logs/report/summary.log",
-    params:
-        bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
-        min_carriers=config["privacy"]["min_carriers"],
-        chunks=" ".join(CHUNKS),
-        root=OUTDIR,
-        sites=lambda wildcards, input: (
-            f"--sites-table {input.sites}" if input.sites else ""
-        ),
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        min_group_size=config["privacy"]["min_group_size"],
+        min_carriers=config["privacy"]["min_carriers"],
+        chunks=" ".join(CHUNKS),
+        root=lambda wildcards, input: stats_root(input.merged[0]),
+        sites=lambda wildcards, input: (
+            f"--sites-table {input.sites}" if input.sites else ""
+        ),
     shell:
-        "europanel qc-figures summary --bundles {params.bundles}"
+        "{params.europanel} qc-figures summary --bundles {params.bundles}"
         " --min-group-size {params.min_group_size} --min-carriers {params.min_carriers}"
         " --panel {input.panel} --stats-root {params.root} --chunks {params.chunks}"
         " {params.sites} --cohort-table {input.cohorts}"
