@@ -37,17 +37,27 @@ def sample_groups(samples: pd.DataFrame) -> str:
 def fill_tags_counts(bcf, groups_file, groups: list[str]) -> pd.DataFrame:
     set_missing = subprocess.run(
         [BCFTOOLS, "+setGT", str(bcf), "-Ou", "--", "-t", "./x", "-n", "."],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     )
     filled = subprocess.run(
         [BCFTOOLS, "+fill-tags", "-Ou", "-", "--", "-S", str(groups_file), "-t", "AN,AC"],
-        input=set_missing.stdout, capture_output=True, check=True,
+        input=set_missing.stdout,
+        capture_output=True,
+        check=True,
     )
     fields = "".join(f"\\t%INFO/AC_{g}\\t%INFO/AN_{g}" for g in groups)
     query = subprocess.run(
-        [BCFTOOLS, "query", "-f", f"%POS\\t%REF\\t%ALT\\t%FILTER\\t%INFO/AC\\t%INFO/AN{fields}\\n",
-         "-"],
-        input=filled.stdout, capture_output=True, check=True,
+        [
+            BCFTOOLS,
+            "query",
+            "-f",
+            f"%POS\\t%REF\\t%ALT\\t%FILTER\\t%INFO/AC\\t%INFO/AN{fields}\\n",
+            "-",
+        ],
+        input=filled.stdout,
+        capture_output=True,
+        check=True,
     )
     columns = ["pos", "ref", "alt", "FILTER", "AC", "AN"]
     columns += [f"{stat}_{g}" for g in groups for stat in ("AC", "AN")]
@@ -59,13 +69,15 @@ def fill_tags_counts(bcf, groups_file, groups: list[str]) -> pd.DataFrame:
 
 @pytest.mark.parametrize("cohort", ["NL", "EE", "IT"])
 def test_raw_counts_equal_bcftools_fill_tags_on_autosome(demo_run, cohort, tmp_path):
-    samples = pd.read_csv(demo_run / "config/samples.tsv", sep="\t", dtype=str,
-                          keep_default_na=False)
+    samples = pd.read_csv(
+        demo_run / "config/samples.tsv", sep="\t", dtype=str, keep_default_na=False
+    )
     samples = samples[samples["cohort"] == cohort]
     groups_file = tmp_path / "groups.txt"
     groups_file.write_text(sample_groups(samples))
-    groups = sorted({g for line in groups_file.read_text().splitlines()
-                     for g in line.split("\t")[1].split(",")})
+    groups = sorted(
+        {g for line in groups_file.read_text().splitlines() for g in line.split("\t")[1].split(",")}
+    )
     compared = 0
     for bcf in sorted((demo_run / f"results/normalised/{cohort}").glob("chr20-*.bcf")):
         oracle = fill_tags_counts(bcf, groups_file, groups)

@@ -132,10 +132,8 @@ def two_cohort_run(tmp_path) -> Path:
 
 
 def test_adding_a_cohort_reruns_only_its_jobs_and_the_merge(two_cohort_run):
-    shutil.copy(REPO / "config/cohorts.tsv",
-                two_cohort_run / "config/cohorts.tsv")
-    shutil.copy(REPO / "config/samples.tsv",
-                two_cohort_run / "config/samples.tsv")
+    shutil.copy(REPO / "config/cohorts.tsv", two_cohort_run / "config/cohorts.tsv")
+    shutil.copy(REPO / "config/samples.tsv", two_cohort_run / "config/samples.tsv")
     jobs = planned_jobs(two_cohort_run)
     per_cohort = {cohort for rule, cohort in jobs if cohort}
     assert per_cohort == {"IT"}, jobs

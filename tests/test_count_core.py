@@ -98,10 +98,7 @@ def package_counts(samples, site_classes, calls_by_site, qc: GenotypeQC):
     ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
     result = count_block(make_block(site_classes, calls_by_site), ploidy_by_class, membership, qc)
     per_site = [
-        {
-            key: {g: int(result[key][v, j]) for j, g in enumerate(groups)}
-            for key in result
-        }
+        {key: {g: int(result[key][v, j]) for j, g in enumerate(groups)} for key in result}
         for v in range(len(calls_by_site))
     ]
     return per_site, groups
@@ -128,20 +125,34 @@ def mismatches(actual, expected, samples, calls_by_site, site_classes) -> list[s
         wrong = []
         for level in QC_LEVELS:
             for stat in STATS:
-                differing = {g: (got[(level, stat)][g], want[(level, stat)][g]) for g in groups
-                             if got[(level, stat)][g] != want[(level, stat)][g]}
+                differing = {
+                    g: (got[(level, stat)][g], want[(level, stat)][g])
+                    for g in groups
+                    if got[(level, stat)][g] != want[(level, stat)][g]
+                }
                 if differing:
                     wrong.append(f"    {stat} {level}: (count_block, naive) by group {differing}")
         if wrong:
-            calls = [f"{i}:{sex} {call}" for i, (sex, call)
-                     in enumerate(zip(samples["sex"], calls_by_site[v])) if call.gt is not None]
-            problems.append(f"variant {v} ({CLASS_NAMES[site_classes[v]]}):\n" + "\n".join(wrong)
-                            + "\n    calls: " + "; ".join(calls))
+            calls = [
+                f"{i}:{sex} {call}"
+                for i, (sex, call) in enumerate(zip(samples["sex"], calls_by_site[v]))
+                if call.gt is not None
+            ]
+            problems.append(
+                f"variant {v} ({CLASS_NAMES[site_classes[v]]}):\n"
+                + "\n".join(wrong)
+                + "\n    calls: "
+                + "; ".join(calls)
+            )
     return problems
 
 
-def count_one_site(site_class: int, samples: list[tuple[str, str]], calls: list[Call],
-                   qc: GenotypeQC = GenotypeQC()) -> dict[tuple[str, str], dict[str, int]]:
+def count_one_site(
+    site_class: int,
+    samples: list[tuple[str, str]],
+    calls: list[Call],
+    qc: GenotypeQC = GenotypeQC(),
+) -> dict[tuple[str, str], dict[str, int]]:
     """count_block on a single site; `samples` is a list of (sex, population)."""
     sheet = sample_sheet([s for s, _ in samples], [p for _, p in samples])
     (got,), _ = package_counts(sheet, [site_class], [calls], qc)
@@ -153,8 +164,12 @@ def totals(counts, level: str = "raw", group: str = COHORT) -> dict[str, int]:
     return {stat: counts[(level, stat)][group] for stat in STATS}
 
 
-def naive_one_site(site_class: int, samples: list[tuple[str, str]], calls: list[Call],
-                   qc: GenotypeQC = GenotypeQC()):
+def naive_one_site(
+    site_class: int,
+    samples: list[tuple[str, str]],
+    calls: list[Call],
+    qc: GenotypeQC = GenotypeQC(),
+):
     sheet = sample_sheet([s for s, _ in samples], [p for _, p in samples])
     groups = cohort_groups(sheet)
     (want,) = oracle_counts(sheet, [site_class], [calls], qc, groups)
@@ -165,8 +180,15 @@ def stats(AC=0, AN=0, nhomalt=0, nhemi=0, ncarrier=0) -> dict[str, int]:  # noqa
     return {"AC": AC, "AN": AN, "nhomalt": nhomalt, "nhemi": nhemi, "ncarrier": ncarrier}
 
 
-def check_site(site_class, samples, calls, expected_raw, expected_adj=None,
-               qc: GenotypeQC = GenotypeQC(), group: str = COHORT):
+def check_site(
+    site_class,
+    samples,
+    calls,
+    expected_raw,
+    expected_adj=None,
+    qc: GenotypeQC = GenotypeQC(),
+    group: str = COHORT,
+):
     """Both count_block and the naive oracle give the hand-written numbers for `group`."""
     expected_adj = expected_raw if expected_adj is None else expected_adj
     for name, counts in (
@@ -188,9 +210,18 @@ def good(gt) -> Call:
 
 GENOTYPES = [
     None,  # ./.
-    (0, 0), (0, 1), (1, 0), (1, 1),
-    (None, 1), (1, None), (None, 0), (0, None), (None, None),  # half-missing and ./.
-    (0,), (1,), (None,),  # haploid-written
+    (0, 0),
+    (0, 1),
+    (1, 0),
+    (1, 1),
+    (None, 1),
+    (1, None),
+    (None, 0),
+    (0, None),
+    (None, None),  # half-missing and ./.
+    (0,),
+    (1,),
+    (None,),  # haploid-written
 ]
 MAX_VARIANTS, MAX_SAMPLES = 30, 40
 
@@ -233,8 +264,13 @@ def random_cells(seed, genotype_weights, missing_rate, n_variants, n_samples) ->
 
     return [
         [
-            Call(GENOTYPES[gt_index[v, s]], value(dp, v, s), value(gq, v, s),
-                 value(ad_ref, v, s), value(ad_alt, v, s))
+            Call(
+                GENOTYPES[gt_index[v, s]],
+                value(dp, v, s),
+                value(gq, v, s),
+                value(ad_ref, v, s),
+                value(ad_alt, v, s),
+            )
             for s in range(n_samples)
         ]
         for v in range(n_variants)
@@ -249,12 +285,16 @@ def random_blocks(draw):
     n_populations = draw(st.integers(2, 3))
     sexes = draw(st.lists(st.sampled_from(SEXES), min_size=n_samples, max_size=n_samples))
     populations = draw(
-        st.lists(st.sampled_from(POPULATIONS[:n_populations]), min_size=n_samples,
-                 max_size=n_samples)
+        st.lists(
+            st.sampled_from(POPULATIONS[:n_populations]), min_size=n_samples, max_size=n_samples
+        )
     )
     site_classes = draw(
-        st.lists(st.sampled_from([AUTOSOMAL, X_NONPAR, Y_NONPAR]), min_size=n_variants,
-                 max_size=n_variants)
+        st.lists(
+            st.sampled_from([AUTOSOMAL, X_NONPAR, Y_NONPAR]),
+            min_size=n_variants,
+            max_size=n_variants,
+        )
     )
     # How often each genotype is drawn (some mixes have no hets, or only haploid-written calls)
     # and how often each FORMAT value is missing.
@@ -273,8 +313,9 @@ def test_count_block_matches_naive_counter(block, qc):
     samples, site_classes, calls_by_site = block
     actual, groups = package_counts(samples, site_classes, calls_by_site, qc)
     # Every sample's groups are among the cohort's groups, and nothing else is.
-    expected_groups = {g for p, s in zip(samples["population"], samples["sex"])
-                       for g in groups_of(p, s)}
+    expected_groups = {
+        g for p, s in zip(samples["population"], samples["sex"]) for g in groups_of(p, s)
+    }
     assert set(groups) == expected_groups
     expected = oracle_counts(samples, site_classes, calls_by_site, qc, groups)
     problems = mismatches(actual, expected, samples, calls_by_site, site_classes)
@@ -399,14 +440,20 @@ ALL_OFF = GenotypeQC(min_gq=None, min_dp=None, min_dp_haploid=None, min_het_ab=N
 
 def test_missing_gq_fails_adj():
     calls = [Call((0, 1), dp=30, gq=None, ad_ref=15, ad_alt=15)]
-    check_site(AUTOSOMAL, [("XX", "NWE")], calls, stats(AC=1, AN=2, ncarrier=1),
-               expected_adj=stats())
+    check_site(
+        AUTOSOMAL, [("XX", "NWE")], calls, stats(AC=1, AN=2, ncarrier=1), expected_adj=stats()
+    )
 
 
 def test_low_gq_fails_adj():
     calls = [Call((1, 1), dp=30, gq=19, ad_ref=0, ad_alt=30), good((1, 1))]
-    check_site(AUTOSOMAL, [("XX", "NWE")] * 2, calls, stats(AC=4, AN=4, nhomalt=2, ncarrier=2),
-               expected_adj=stats(AC=2, AN=2, nhomalt=1, ncarrier=1))
+    check_site(
+        AUTOSOMAL,
+        [("XX", "NWE")] * 2,
+        calls,
+        stats(AC=4, AN=4, nhomalt=2, ncarrier=2),
+        expected_adj=stats(AC=2, AN=2, nhomalt=1, ncarrier=1),
+    )
 
 
 def test_missing_dp_fails_adj():
@@ -416,17 +463,29 @@ def test_missing_dp_fails_adj():
 
 def test_haploid_calls_use_min_dp_haploid():
     samples = [("XY", "NWE"), ("XX", "NWE")]
-    calls = [Call((1,), dp=6, gq=99, ad_ref=0, ad_alt=6), Call((1, 1), dp=6, gq=99, ad_ref=0,
-                                                              ad_alt=6)]
+    calls = [
+        Call((1,), dp=6, gq=99, ad_ref=0, ad_alt=6),
+        Call((1, 1), dp=6, gq=99, ad_ref=0, ad_alt=6),
+    ]
     # DP 6 passes the haploid minimum (5) but not the diploid one (10).
-    check_site(X_NONPAR, samples, calls, stats(AC=3, AN=3, nhomalt=1, nhemi=1, ncarrier=2),
-               expected_adj=stats(AC=1, AN=1, nhemi=1, ncarrier=1))
+    check_site(
+        X_NONPAR,
+        samples,
+        calls,
+        stats(AC=3, AN=3, nhomalt=1, nhemi=1, ncarrier=2),
+        expected_adj=stats(AC=1, AN=1, nhemi=1, ncarrier=1),
+    )
 
 
 def test_criteria_off_need_no_fields():
     calls = [Call((0, 1)), Call((1,))]
-    check_site(X_NONPAR, [("XX", "NWE"), ("XY", "NWE")], calls,
-               stats(AC=2, AN=3, nhemi=1, ncarrier=2), qc=ALL_OFF)
+    check_site(
+        X_NONPAR,
+        [("XX", "NWE"), ("XY", "NWE")],
+        calls,
+        stats(AC=2, AN=3, nhemi=1, ncarrier=2),
+        qc=ALL_OFF,
+    )
 
 
 def test_hom_alt_not_subject_to_allele_balance():
@@ -439,8 +498,13 @@ def test_het_allele_balance_uses_dp():
         Call((0, 1), dp=20, gq=99, ad_ref=5, ad_alt=3),  # 3/20 = 0.15 fails (3/8 would pass)
         Call((0, 1), dp=20, gq=99, ad_ref=16, ad_alt=4),  # 4/20 = 0.2 passes
     ]
-    check_site(AUTOSOMAL, [("XX", "NWE")] * 2, calls, stats(AC=2, AN=4, ncarrier=2),
-               expected_adj=stats(AC=1, AN=2, ncarrier=1))
+    check_site(
+        AUTOSOMAL,
+        [("XX", "NWE")] * 2,
+        calls,
+        stats(AC=2, AN=4, ncarrier=2),
+        expected_adj=stats(AC=1, AN=2, ncarrier=1),
+    )
 
 
 def test_het_allele_balance_uses_ad_sum_when_dp_missing():
@@ -449,20 +513,33 @@ def test_het_allele_balance_uses_ad_sum_when_dp_missing():
         Call((0, 1), dp=None, gq=None, ad_ref=9, ad_alt=2),  # 2/11 fails
         Call((0, 1), dp=None, gq=None, ad_ref=None, ad_alt=2),  # no depth at all: fails
     ]
-    check_site(AUTOSOMAL, [("XX", "NWE")] * 3, calls, stats(AC=3, AN=6, ncarrier=3),
-               expected_adj=stats(AC=1, AN=2, ncarrier=1), qc=ONLY_AB)
+    check_site(
+        AUTOSOMAL,
+        [("XX", "NWE")] * 3,
+        calls,
+        stats(AC=3, AN=6, ncarrier=3),
+        expected_adj=stats(AC=1, AN=2, ncarrier=1),
+        qc=ONLY_AB,
+    )
 
 
 def test_het_missing_ad_fails_allele_balance():
     calls = [Call((0, 1), dp=30, gq=99, ad_ref=None, ad_alt=None)]
-    check_site(AUTOSOMAL, [("XX", "NWE")], calls, stats(AC=1, AN=2, ncarrier=1),
-               expected_adj=stats())
+    check_site(
+        AUTOSOMAL, [("XX", "NWE")], calls, stats(AC=1, AN=2, ncarrier=1), expected_adj=stats()
+    )
 
 
 def test_het_with_zero_depth_fails_allele_balance():
     calls = [Call((0, 1), dp=0, gq=99, ad_ref=0, ad_alt=0)]
-    check_site(AUTOSOMAL, [("XX", "NWE")], calls, stats(AC=1, AN=2, ncarrier=1),
-               expected_adj=stats(), qc=ONLY_AB)
+    check_site(
+        AUTOSOMAL,
+        [("XX", "NWE")],
+        calls,
+        stats(AC=1, AN=2, ncarrier=1),
+        expected_adj=stats(),
+        qc=ONLY_AB,
+    )
 
 
 @pytest.mark.parametrize("min_het_ab, ad_alt, dp", [(0.2, 7, 35), (0.28, 7, 25), (0.14, 7, 50)])
@@ -487,24 +564,35 @@ def test_min_dp_off_does_not_need_dp_for_diploid_calls():
     # haploid criterion is on.
     qc = GenotypeQC(min_gq=None, min_dp=None, min_dp_haploid=5, min_het_ab=None)
     calls = [Call((1, 1), dp=None), Call((1,), dp=None), Call((1,), dp=5)]
-    check_site(X_NONPAR, [("XX", "NWE"), ("XY", "NWE"), ("XY", "NWE")], calls,
-               stats(AC=4, AN=4, nhomalt=1, nhemi=2, ncarrier=3),
-               expected_adj=stats(AC=3, AN=3, nhomalt=1, nhemi=1, ncarrier=2), qc=qc)
+    check_site(
+        X_NONPAR,
+        [("XX", "NWE"), ("XY", "NWE"), ("XY", "NWE")],
+        calls,
+        stats(AC=4, AN=4, nhomalt=1, nhemi=2, ncarrier=3),
+        expected_adj=stats(AC=3, AN=3, nhomalt=1, nhemi=1, ncarrier=2),
+        qc=qc,
+    )
 
 
 def test_min_dp_haploid_off_does_not_check_haploid_depth():
     # min_dp_haploid is off: haploid calls are not held to the diploid minimum either.
     qc = GenotypeQC(min_gq=None, min_dp=10, min_dp_haploid=None, min_het_ab=None)
     calls = [Call((1,), dp=3), Call((1, 1), dp=3)]
-    check_site(X_NONPAR, [("XY", "NWE"), ("XX", "NWE")], calls,
-               stats(AC=3, AN=3, nhomalt=1, nhemi=1, ncarrier=2),
-               expected_adj=stats(AC=1, AN=1, nhemi=1, ncarrier=1), qc=qc)
+    check_site(
+        X_NONPAR,
+        [("XY", "NWE"), ("XX", "NWE")],
+        calls,
+        stats(AC=3, AN=3, nhomalt=1, nhemi=1, ncarrier=2),
+        expected_adj=stats(AC=1, AN=1, nhemi=1, ncarrier=1),
+        qc=qc,
+    )
 
 
 def test_adj_is_a_subset_of_raw():
     calls = [Call((0, 1), dp=5, gq=5, ad_ref=4, ad_alt=1), Call(None, dp=30, gq=99)]
-    check_site(AUTOSOMAL, [("XX", "NWE")] * 2, calls, stats(AC=1, AN=2, ncarrier=1),
-               expected_adj=stats())
+    check_site(
+        AUTOSOMAL, [("XX", "NWE")] * 2, calls, stats(AC=1, AN=2, ncarrier=1), expected_adj=stats()
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -536,8 +624,12 @@ def test_raw_counts_match_scikit_allel(seed, n_variants, n_samples):
     block.alleles[:] = alleles
     block.ploidy_class[:] = AUTOSOMAL
     groups = cohort_groups(samples)
-    result = count_block(block, expected_ploidy(samples["sex"].to_numpy()),
-                         group_membership(samples, groups), GenotypeQC())
+    result = count_block(
+        block,
+        expected_ploidy(samples["sex"].to_numpy()),
+        group_membership(samples, groups),
+        GenotypeQC(),
+    )
 
     # scikit-allel counts each called allele of a half-missing genotype; DESIGN §4 does not,
     # so half-missing calls become fully missing in allel's copy.
@@ -553,5 +645,6 @@ def test_raw_counts_match_scikit_allel(seed, n_variants, n_samples):
     for group, counts in allele_counts.items():
         j = groups.index(group)
         np.testing.assert_array_equal(result[("raw", "AC")][:, j], counts[:, 1], err_msg=group)
-        np.testing.assert_array_equal(result[("raw", "AN")][:, j], counts.sum(axis=1),
-                                      err_msg=group)
+        np.testing.assert_array_equal(
+            result[("raw", "AN")][:, j], counts.sum(axis=1), err_msg=group
+        )

@@ -30,8 +30,14 @@ def faf_by_root_finding(ac: int, an: int, confidence: float) -> float:
     if ac <= 1 or an == 0:
         return 0.0
     upper = ac + 50 * math.sqrt(ac) + 50  # far beyond the root: the CDF there is ~0
-    lam = brentq(lambda lam: poisson.cdf(ac - 1, lam) - confidence, 1e-12, upper,
-                 xtol=1e-300, rtol=1e-15, maxiter=500)
+    lam = brentq(
+        lambda lam: poisson.cdf(ac - 1, lam) - confidence,
+        1e-12,
+        upper,
+        xtol=1e-300,
+        rtol=1e-15,
+        maxiter=500,
+    )
     return lam / an
 
 
@@ -69,8 +75,9 @@ def test_faf_is_vectorised_and_keeps_shape():
     an = np.array([[0, 100, 100], [0, 2000, 200_000]])
     result = filtering_allele_frequency(ac, an, 0.95)
     assert result.shape == ac.shape
-    expected = [[faf_by_root_finding(c, n, 0.95) for c, n in zip(r_ac, r_an)]
-                for r_ac, r_an in zip(ac, an)]
+    expected = [
+        [faf_by_root_finding(c, n, 0.95) for c, n in zip(r_ac, r_an)] for r_ac, r_an in zip(ac, an)
+    ]
     np.testing.assert_allclose(result, expected, rtol=1e-6)
 
 
@@ -121,8 +128,9 @@ def test_grpmax_ignores_populations_without_carriers_or_alleles():
 
 
 def test_grpmax_none_eligible():
-    index, has_any = grpmax(np.array([[0, 0, 0], [0, 0, 0]]), np.array([[10, 0, 4], [0, 0, 0]]),
-                            POPS)
+    index, has_any = grpmax(
+        np.array([[0, 0, 0], [0, 0, 0]]), np.array([[10, 0, 4], [0, 0, 0]]), POPS
+    )
     assert has_any.tolist() == [False, False]
 
 

@@ -45,9 +45,9 @@ def test_no_sample_id_in_any_published_file(demo_run):
 
 
 def test_panel_is_sites_only_and_its_header_has_no_tool_command_lines(demo_run):
-    header = [line for line in published_texts(demo_run)["panel VCF"].splitlines()
-              if line.startswith("#")]
-    assert header[-1].split("\t") == ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER",
-                                      "INFO"]
+    header = [
+        line for line in published_texts(demo_run)["panel VCF"].splitlines() if line.startswith("#")
+    ]
+    assert header[-1].split("\t") == ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
     # bcftools writes `##bcftools_<cmd>Command=` lines, which can list sample names.
     assert not [line for line in header if "Command" in line or line.startswith("##bcftools")]

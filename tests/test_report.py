@@ -79,8 +79,10 @@ def test_every_figure_and_table_is_in_the_report_with_its_caption(report):
     for name, (category, caption) in ITEMS.items():
         item = report["results"][name]
         assert caption in item["caption"], name
-        assert any(name in path for path in
-                   sum(report["categories"][category].values(), [])), (name, category)
+        assert any(name in path for path in sum(report["categories"][category].values(), [])), (
+            name,
+            category,
+        )
         data = decode(item["data_uri"])
         if name.endswith(".png"):
             assert item["mime_type"] == "image/png"
@@ -106,18 +108,26 @@ def test_tables_agree_with_the_panel(report, demo_run):
     for chrom, records in panel.groupby("CHROM", sort=False):
         passed, ac0 = (records["FILTER"] == "PASS").sum(), (records["FILTER"] == "AC0").sum()
         assert row(chrom)[:3] == [f"{len(records):,}", f"{passed:,}", f"{ac0:,}"], chrom
-    assert row("all")[:3] == [f"{n:,}", f"{(panel['FILTER'] == 'PASS').sum():,}",
-                              f"{(panel['FILTER'] == 'AC0').sum():,}"]
+    assert row("all")[:3] == [
+        f"{n:,}",
+        f"{(panel['FILTER'] == 'PASS').sum():,}",
+        f"{(panel['FILTER'] == 'AC0').sum():,}",
+    ]
 
-    concordance = pd.read_csv(BytesIO(decode(report["results"]["concordance.tsv"]["data_uri"])),
-                              sep="\t")
-    assert [tuple(p) for p in concordance[["cohort_a", "cohort_b"]].to_numpy()] == \
-        [("EE", "IT"), ("EE", "NL"), ("IT", "NL")]
+    concordance = pd.read_csv(
+        BytesIO(decode(report["results"]["concordance.tsv"]["data_uri"])), sep="\t"
+    )
+    assert [tuple(p) for p in concordance[["cohort_a", "cohort_b"]].to_numpy()] == [
+        ("EE", "IT"),
+        ("EE", "NL"),
+        ("IT", "NL"),
+    ]
     assert (concordance["shared_sites"] > 300).all()
     assert concordance["pearson_r"].between(0.5, 1).all()
 
-    qc = pd.read_csv(BytesIO(decode(report["results"]["cohort_qc.tsv"]["data_uri"])),
-                     sep="\t", index_col=0)
+    qc = pd.read_csv(
+        BytesIO(decode(report["results"]["cohort_qc.tsv"]["data_uri"])), sep="\t", index_col=0
+    )
     assert list(qc.index) == COHORTS
     assert (qc["ti_tv"] > 0).all()
     assert qc["call_rate"].between(0.5, 1).all()
@@ -161,8 +171,10 @@ def test_no_sample_id_in_the_report(report, demo_run):
 
 def cohort_sites(workdir: Path, cohort: str) -> pd.DataFrame:
     """A cohort's called (PASS) records of every contig, straight from its bundle."""
-    tables = [pd.read_parquet(path) for path in
-              sorted((workdir / f"results/bundles/{cohort}/counts").glob("*.parquet"))]
+    tables = [
+        pd.read_parquet(path)
+        for path in sorted((workdir / f"results/bundles/{cohort}/counts").glob("*.parquet"))
+    ]
     table = pd.concat(tables, ignore_index=True)
     return table[~table["filtered"]]
 
@@ -172,15 +184,17 @@ def test_ti_tv_call_rate_and_concordance_equal_a_direct_computation(demo_run):
     report_dir = demo_run / "results/report"
     qc = pd.read_csv(report_dir / "cohort_qc.tsv", sep="\t", index_col=0)
     concordance = pd.read_csv(report_dir / "concordance.tsv", sep="\t")
-    sheet = pd.read_csv(demo_run / "config/samples.tsv", sep="\t", dtype=str,
-                        keep_default_na=False)
+    sheet = pd.read_csv(demo_run / "config/samples.tsv", sep="\t", dtype=str, keep_default_na=False)
     par_end = 5000  # resources/demo/par.bed: chrX and chrY 1-5000
     sites = {}
     for cohort in COHORTS:
         table = cohort_sites(demo_run, cohort)
         sites[cohort] = table
-        snv = table[(table["ref"].str.len() == 1) & (table["alt"].str.len() == 1)
-                    & (table[f"AC_adj_{cohort}"] > 0)]
+        snv = table[
+            (table["ref"].str.len() == 1)
+            & (table["alt"].str.len() == 1)
+            & (table[f"AC_adj_{cohort}"] > 0)
+        ]
         transitions = (snv["ref"] + snv["alt"]).isin(["AG", "GA", "CT", "TC"]).sum()
         assert qc.loc[cohort, "transitions"] == transitions
         assert qc.loc[cohort, "transversions"] == len(snv) - transitions
@@ -211,8 +225,10 @@ def chromium() -> str:
         if path := shutil.which(name):
             return path
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("chromium is not installed (apt-get install chromium) and this is not "
-                    "root: the report is not rendered")
+        pytest.skip(
+            "chromium is not installed (apt-get install chromium) and this is not "
+            "root: the report is not rendered"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:
@@ -228,11 +244,26 @@ def chromium() -> str:
 
 def run_chromium(browser: str, folder: Path, url: str, *args: str) -> str:
     result = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--hide-scrollbars", f"--user-data-dir={folder / 'profile'}",
-         "--window-size=1400,1000", "--virtual-time-budget=20000", *args, url],
-        capture_output=True, text=True, timeout=180,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={folder / 'profile'}",
+            "--window-size=1400,1000",
+            "--virtual-time-budget=20000",
+            *args,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -292,7 +323,7 @@ def test_report_renders_in_headless_chromium(report_html, report):
     run_chromium(browser, folder, report_html.as_uri(), f"--screenshot={main_png}")
     assert_real_screenshot(main_png)
     dom = run_chromium(browser, folder, report_html.as_uri(), "--dump-dom")
-    app = dom[dom.index('<div id="app">'):]
+    app = dom[dom.index('<div id="app">') :]
     assert "europanel QC report" in app, "the report's app did not render its main page"
     for category in {category for category, _ in ITEMS.values()}:
         assert category in app, f"category {category} is not in the rendered menu"

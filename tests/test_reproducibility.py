@@ -43,8 +43,11 @@ def test_killed_during_counting_then_resumed_gives_the_same_panel(demo_run, tmp_
     workdir = make_workdir(tmp_path / "killed")
     run = subprocess.Popen(
         snakemake_command("--cores", "2"),
-        cwd=workdir, env=environment(), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=workdir,
+        env=environment(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     count_logs = workdir / "results/logs/count"
     try:

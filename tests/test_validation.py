@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pysam
 import pytest
-from conftest import REPO, make_workdir, run_snakemake
 from pysam import bcftools
+
+from conftest import REPO, make_workdir, run_snakemake
 
 BAD_INPUTS = Path(__file__).parent / "data" / "bad_inputs"
 DEMO = REPO / "resources" / "demo"
@@ -69,8 +70,9 @@ def keep_only_cohorts(workdir: Path, *cohorts: str) -> None:
     for name, column in (("cohorts.tsv", 0), ("samples.tsv", 1)):
         sheet = workdir / "config" / name
         header, *rows = sheet.read_text().splitlines(keepends=True)
-        sheet.write_text(header + "".join(
-            row for row in rows if row.split("\t")[column] in cohorts))
+        sheet.write_text(
+            header + "".join(row for row in rows if row.split("\t")[column] in cohorts)
+        )
 
 
 def append_rows(sheet: Path, *rows: str) -> None:
@@ -163,7 +165,8 @@ def test_demo_inputs_validate_clean(workdir):
 def test_input_vcf_that_does_not_exist(workdir):
     set_cohort_vcf(workdir, "NL", "inputs/NL.typo.vcf.gz")
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/NL.typo.vcf.gz: input VCF/BCF not found; fix the path in config/cohorts.tsv",
     )
     assert len(problems) == 1
@@ -179,7 +182,8 @@ def test_input_vcf_not_bgzipped(workdir):
     set_cohort_vcf(workdir, "NL", "inputs/NL.vcf")
     set_cohort_vcf(workdir, "EE", "inputs/EE.vcf.gz")
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/NL.vcf: a plain-text VCF, not bgzipped; compress and index it: "
         "`bgzip inputs/NL.vcf && bcftools index -t inputs/NL.vcf.gz` and list inputs/NL.vcf.gz "
         "in the cohorts sheet",
@@ -196,7 +200,8 @@ def test_input_vcf_truncated_without_bgzf_eof_block(workdir):
     shutil.copy(DEMO / "NL.vcf.gz.tbi", workdir / "inputs" / "NL.vcf.gz.tbi")
     set_cohort_vcf(workdir, "NL", "inputs/NL.vcf.gz")
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/NL.vcf.gz: truncated (no BGZF end-of-file block)",
         "copy it again from the source",
     )
@@ -207,7 +212,8 @@ def test_input_vcf_without_index(workdir):
     shutil.copy(DEMO / "NL.vcf.gz", workdir / "inputs" / "NL.vcf.gz")
     set_cohort_vcf(workdir, "NL", "inputs/NL.vcf.gz")
     assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/NL.vcf.gz: no index (inputs/NL.vcf.gz.tbi or .csi); index it: "
         "`bcftools index -t inputs/NL.vcf.gz`",
     )
@@ -220,7 +226,8 @@ def test_input_vcf_unsorted(workdir):
     vcf = write_derived(workdir, "NL.unsorted.vcf.gz", lines, index=False)
     set_cohort_vcf(workdir, "NL", vcf)
     assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/NL.unsorted.vcf.gz: not sorted (chr20:132 comes after chr20:356) and has no "
         "index; sort and index it: `bcftools sort -Oz -o inputs/NL.unsorted.sorted.vcf.gz "
         "inputs/NL.unsorted.vcf.gz && bcftools index -t inputs/NL.unsorted.sorted.vcf.gz`",
@@ -231,20 +238,25 @@ def test_input_vcf_damaged_after_its_header(workdir):
     """A corrupted block mid-file passes the header checks; normalise names the file."""
     data = bytearray((DEMO / "NL.vcf.gz").read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 200] = bytes(200)
+    data[middle : middle + 200] = bytes(200)
     (workdir / "inputs" / "NL.vcf.gz").write_bytes(data)
     shutil.copy(DEMO / "NL.vcf.gz.tbi", workdir / "inputs" / "NL.vcf.gz.tbi")
     keep_only_cohorts(workdir, "NL")
     set_cohort_vcf(workdir, "NL", "inputs/NL.vcf.gz")
-    result = run_snakemake(workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN),
-                           check=False)
+    result = run_snakemake(
+        workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN), check=False
+    )
     assert_refused(result, workdir)
     log = (workdir / "results/logs/normalise/NL/chr20-00000.log").read_bytes()
     assert b"Traceback" not in log
-    assert log.decode(errors="replace").rstrip().endswith(
-        "inputs/NL.vcf.gz: cannot be read in chr20:1-51000 (bcftools: Error: BCF read error); "
-        "the file is damaged: copy it again from the source (compare checksums) or re-create "
-        "it, and check it with `bcftools view inputs/NL.vcf.gz > /dev/null`"
+    assert (
+        log.decode(errors="replace")
+        .rstrip()
+        .endswith(
+            "inputs/NL.vcf.gz: cannot be read in chr20:1-51000 (bcftools: Error: BCF read error); "
+            "the file is damaged: copy it again from the source (compare checksums) or re-create "
+            "it, and check it with `bcftools view inputs/NL.vcf.gz > /dev/null`"
+        )
     )
 
 
@@ -259,7 +271,8 @@ def test_contig_lengths_of_another_genome_build(workdir):
     vcf = write_derived(workdir, "NL.grch37.vcf.gz", lines)
     set_cohort_vcf(workdir, "NL", vcf)
     assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/NL.grch37.vcf.gz: ##contig lengths differ from resources/demo/reference.fa.fai "
         "(chr20 64,444,167 vs chr20 50,000 bp), so the input was called against another "
         "genome build; give a VCF called against resources/demo/reference.fa, or set "
@@ -269,9 +282,7 @@ def test_contig_lengths_of_another_genome_build(workdir):
 
 def test_contig_names_differing_by_chr_prefix_are_harmonised(workdir):
     """NL renamed to `20`, `X`, `Y` (EE already is): not an error."""
-    lines = [
-        line.replace("ID=chr", "ID=").removeprefix("chr") for line in demo_text("NL")
-    ]
+    lines = [line.replace("ID=chr", "ID=").removeprefix("chr") for line in demo_text("NL")]
     assert any(line.startswith("20\t") for line in lines)
     vcf = write_derived(workdir, "NL.nochr.vcf.gz", lines)
     set_cohort_vcf(workdir, "NL", vcf)
@@ -282,10 +293,12 @@ def test_ref_alleles_not_matching_the_fasta(workdir):
     """Found by normalise: the job log (shown by snakemake) lists the first five."""
     vcf = bgzip_and_index(BAD_INPUTS / "ref_mismatch.vcf", workdir)
     use_small_cohort(workdir, vcf, ["S1", "S2"])
-    result = run_snakemake(workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN),
-                           check=False)
+    result = run_snakemake(
+        workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN), check=False
+    )
     output = assert_refused(
-        result, workdir,
+        result,
+        workdir,
         "inputs/ref_mismatch.vcf.gz: 6 REF allele(s) in chr20:1-50000 do not match "
         "resources/demo/reference.fa (first: chr20:1100 VCF G vs FASTA T; chr20:1200 VCF C "
         "vs FASTA T; chr20:1300 VCF T vs FASTA C; chr20:1400 VCF G vs FASTA C; chr20:1500 VCF "
@@ -311,7 +324,8 @@ def test_ref_mismatch_drop_leaves_them_out_and_counts_them(workdir):
 def test_sheet_sample_missing_from_its_cohorts_vcf(workdir):
     append_rows(workdir / "config" / "samples.tsv", "NL77\tNL\tNWE\tXX")
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "resources/demo/NL.vcf.gz: 1 sample(s) of cohort NL in config/samples.tsv are not in "
         "this file: NL77 (line 92); it has 31 samples",
         "fix the IDs in the sheet or remove those rows",
@@ -322,7 +336,8 @@ def test_sheet_sample_missing_from_its_cohorts_vcf(workdir):
 def test_one_sample_id_in_two_cohorts(workdir):
     append_rows(workdir / "config" / "samples.tsv", "NL01\tEE\tNWE\tXX")
     assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "config/samples.tsv lines 2, 92: sample 'NL01' is listed in cohorts EE, NL; a sample "
         "may belong to one cohort only, keep the right row",
     )
@@ -331,7 +346,8 @@ def test_one_sample_id_in_two_cohorts(workdir):
 def test_sample_sheet_cohort_missing_from_cohorts_sheet(workdir):
     append_rows(workdir / "config" / "samples.tsv", "FI01\tFI\tFIN\tXX")
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "config/samples.tsv line 92: cohort 'FI' of sample 'FI01' is not in the cohorts "
         "sheet; add it there or fix the label",
     )
@@ -342,7 +358,8 @@ def test_duplicate_sheet_rows(workdir):
     append_rows(workdir / "config" / "samples.tsv", "NL01\tNL\tNWE\tXX")
     append_rows(workdir / "config" / "cohorts.tsv", "EE\tresources/demo/EE.vcf.gz\t")
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "config/samples.tsv lines 2, 92: sample 'NL01' is listed more than once; keep one row",
         "config/cohorts.tsv lines 3, 5: resources/demo/EE.vcf.gz is listed more than once for "
         "cohort 'EE'; keep one row",
@@ -359,7 +376,8 @@ def test_label_breaking_the_naming_rule_or_reserved(workdir):
     cohorts.write_text(cohorts.read_text().replace("IT\t", "raw\t"))
     sheet.write_text(sheet.read_text().replace("\tIT\t", "\traw\t"))
     assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "config/samples.tsv line 53: population label 'F-IN' breaks the naming rule; use "
         "letters and digits only ([A-Za-z0-9]+)",
         "config/samples.tsv line 56: population label 'adj' is a reserved word (XX, XY, raw, "
@@ -372,7 +390,8 @@ def test_sheet_with_wrong_columns(workdir):
     sheet = workdir / "config" / "samples.tsv"
     sheet.write_text(sheet.read_text().replace("population", "pop", 1))
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "config/samples.tsv line 1: missing column(s) population; the sample sheet needs the "
         "tab-separated columns sample, cohort, population, sex (found: sample, cohort, pop, "
         "sex)",
@@ -384,7 +403,8 @@ def test_sheet_separated_by_spaces(workdir):
     sheet = workdir / "config" / "cohorts.tsv"
     sheet.write_text(sheet.read_text().replace("\t", " "))
     assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "config/cohorts.tsv line 1: missing column(s) cohort, vcf",
         "(the header has no tab: is the sheet separated by spaces or commas?)",
     )
@@ -405,7 +425,8 @@ def test_gvcf_given_as_input(workdir):
     vcf = bgzip_and_index(BAD_INPUTS / "gvcf.g.vcf", workdir)
     use_small_cohort(workdir, vcf, ["S1"])
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/gvcf.g.vcf.gz: a gVCF (<NON_REF> alleles or END reference blocks, e.g. at "
         "chr20:1); joint-genotype the cohort's gVCFs first (e.g. GATK GenotypeGVCFs or "
         "GLnexus) and list the resulting VCF in the cohorts sheet",
@@ -417,11 +438,14 @@ def test_symbolic_alleles_and_spanning_deletions_are_left_out_and_counted(workdi
     """<DEL>, <*> and `*` (alone and beside an ordinary ALT): not an error; not counted."""
     vcf = bgzip_and_index(BAD_INPUTS / "symbolic.vcf", workdir)
     use_small_cohort(workdir, vcf, ["S1", "S2", "S3"])
-    result = run_snakemake(workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN),
-                           check=False)
+    result = run_snakemake(
+        workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN), check=False
+    )
     assert_accepted(result)
     assert panel_sites(workdir) == [
-        ("chr20", 1000, "A", "C"), ("chr20", 2500, "T", "G"), ("chr20", 4000, "C", "A"),
+        ("chr20", 1000, "A", "C"),
+        ("chr20", 2500, "T", "G"),
+        ("chr20", 4000, "C", "A"),
     ]
     stats = json.loads((workdir / "results/counts/NL/chr20-00000.stats.json").read_text())
     assert stats["symbolic"] == 4  # <DEL>, T><*>, C>* (split from A,*), C>*
@@ -432,7 +456,8 @@ def test_format_field_needed_by_genotype_qc_missing(workdir):
     vcf = bgzip_and_index(BAD_INPUTS / "no_gq.vcf", workdir)
     use_small_cohort(workdir, vcf, ["S1", "S2"])
     problems = assert_validation_refused(
-        dry_run(workdir), workdir,
+        dry_run(workdir),
+        workdir,
         "inputs/no_gq.vcf.gz: no FORMAT/GQ, which genotype_qc.min_gq needs; give a VCF with "
         "GQ, or switch the criterion off in the config (`genotype_qc: {min_gq: null}`)",
     )
@@ -449,8 +474,9 @@ def test_input_with_header_but_no_records_is_an_empty_contribution(workdir):
     bcftools.index("-t", str(empty))
     set_cohort_vcf(workdir, "EE", "inputs/EE.empty.vcf.gz")
     keep_only_cohorts(workdir, "NL", "EE")
-    result = run_snakemake(workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN),
-                           check=False)
+    result = run_snakemake(
+        workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN), check=False
+    )
     assert_accepted(result)
     with pysam.VariantFile(str(workdir / PANEL)) as panel:
         records = list(panel)
@@ -467,7 +493,8 @@ def test_config_breaking_its_schema_is_reported_readably(workdir):
     config = write_config(workdir, "chunk_size: 5\nnormalise:\n  ref_mismatch: ignore\n")
     result = dry_run(workdir, "--configfile", config)
     problems = assert_validation_refused(
-        result, workdir,
+        result,
+        workdir,
         "config/test.yaml, config/config.yaml: chunk_size: 5 is less than the minimum of 1000",
         "normalise.ref_mismatch: 'ignore' is not one of ['error', 'drop']",
     )
@@ -478,7 +505,8 @@ def test_config_breaking_its_schema_is_reported_readably(workdir):
 def test_config_contig_not_in_the_fasta(workdir):
     config = write_config(workdir, "contigs: [chr20, chr21]\n")
     assert_validation_refused(
-        dry_run(workdir, "--configfile", config), workdir,
+        dry_run(workdir, "--configfile", config),
+        workdir,
         "config contigs: chr21 not in resources/demo/reference.fa",
     )
 
@@ -489,5 +517,7 @@ def test_every_problem_is_reported_at_once(workdir):
     append_rows(workdir / "config" / "samples.tsv", "EE99\tEE\tNWE\tXQ")
     problems = assert_validation_refused(dry_run(workdir), workdir, "europanel: 3 problem(s)")
     assert [p.split(":")[0] for p in problems] == [
-        "config/samples.tsv line 92", "inputs/NL.vcf.gz", "resources/demo/EE.vcf.gz",
+        "config/samples.tsv line 92",
+        "inputs/NL.vcf.gz",
+        "resources/demo/EE.vcf.gz",
     ]

@@ -53,8 +53,13 @@ def input_provenance(paths: list[str]) -> list[dict]:
     for path in paths:
         with pysam.VariantFile(path) as vcf:
             header = str(vcf.header).encode()
-        described.append({"file": Path(path).name, "bytes": Path(path).stat().st_size,
-                          "header_sha256": hashlib.sha256(header).hexdigest()})
+        described.append(
+            {
+                "file": Path(path).name,
+                "bytes": Path(path).stat().st_size,
+                "header_sha256": hashlib.sha256(header).hexdigest(),
+            }
+        )
     return described
 
 
@@ -94,11 +99,16 @@ def write_bundle(
         partial = target.with_suffix(".parquet.partial")
         table.to_parquet(partial, index=False)
         os.replace(partial, target)
-        counts[contig] = {"file": f"counts/{contig}.parquet", "records": len(table),
-                          "sha256": sha256(target)}
+        counts[contig] = {
+            "file": f"counts/{contig}.parquet",
+            "records": len(table),
+            "sha256": sha256(target),
+        }
     callable_spans = None
     if callable_bed:
-        callable_spans = {c: [list(s) for s in spans] for c, spans in read_bed(callable_bed).items()}
+        callable_spans = {
+            c: [list(s) for s in spans] for c, spans in read_bed(callable_bed).items()
+        }
     manifest = {
         "format": BUNDLE_FORMAT,
         "cohort": cohort,
@@ -126,12 +136,16 @@ class Bundle:
     def open(cls, folder: str) -> Bundle:
         path = Path(folder) / "manifest.json"
         if not path.exists():
-            raise InputError(f"{folder}: no manifest.json; is this a europanel bundle folder? "
-                             "Build one with `snakemake all_bundles`")
+            raise InputError(
+                f"{folder}: no manifest.json; is this a europanel bundle folder? "
+                "Build one with `snakemake all_bundles`"
+            )
         manifest = json.loads(path.read_text())
         if manifest.get("format") != BUNDLE_FORMAT:
-            raise InputError(f"{path}: format {manifest.get('format')!r} is not "
-                             f"{BUNDLE_FORMAT}; rebuild the bundle with this europanel version")
+            raise InputError(
+                f"{path}: format {manifest.get('format')!r} is not "
+                f"{BUNDLE_FORMAT}; rebuild the bundle with this europanel version"
+            )
         return cls(Path(folder), manifest)
 
     @property
@@ -154,13 +168,15 @@ class Bundle:
     def verify(self) -> list[str]:
         """Checksum problems of the counts files."""
         problems = []
-        for contig, entry in self.manifest["counts"].items():
+        for entry in self.manifest["counts"].values():
             path = self.folder / entry["file"]
             if not path.exists():
                 problems.append(f"{path}: missing; copy the whole bundle folder")
             elif sha256(path) != entry["sha256"]:
-                problems.append(f"{path}: checksum differs from manifest.json; the file was "
-                                "changed or damaged in transfer, copy it again")
+                problems.append(
+                    f"{path}: checksum differs from manifest.json; the file was "
+                    "changed or damaged in transfer, copy it again"
+                )
         return problems
 
 
@@ -170,8 +186,9 @@ def check_compatible(bundles: list[Bundle]) -> None:
     cohorts = [b.cohort for b in bundles]
     for cohort in sorted({c for c in cohorts if cohorts.count(c) > 1}):
         folders = ", ".join(str(b.folder) for b in bundles if b.cohort == cohort)
-        problems.append(f"cohort {cohort} appears in more than one bundle ({folders}); "
-                        "give each cohort once")
+        problems.append(
+            f"cohort {cohort} appears in more than one bundle ({folders}); give each cohort once"
+        )
     first = bundles[0]
     for bundle in bundles[1:]:
         for key in MUST_AGREE:

@@ -38,8 +38,9 @@ def genotype_qc(args):
     def as_int(value):
         return None if value is None else int(value)
 
-    return GenotypeQC(as_int(args.min_gq), as_int(args.min_dp), as_int(args.min_dp_haploid),
-                      args.min_het_ab)
+    return GenotypeQC(
+        as_int(args.min_gq), as_int(args.min_dp), as_int(args.min_dp_haploid), args.min_het_ab
+    )
 
 
 def cohort_samples(args):
@@ -76,8 +77,15 @@ def cmd_normalise(args) -> None:
     inputs = [input_contigs(path, reference) for path in args.vcf]
     chunk = chunk_by_name(args.chunk, read_fai(args.fasta), args.chunk_size)
     samples = cohort_samples(args)["sample"].tolist()
-    stats = normalise_chunk(inputs, chunk, samples, args.fasta, args.output,
-                            realign_window=args.realign_window, ref_mismatch=args.ref_mismatch)
+    stats = normalise_chunk(
+        inputs,
+        chunk,
+        samples,
+        args.fasta,
+        args.output,
+        realign_window=args.realign_window,
+        ref_mismatch=args.ref_mismatch,
+    )
     Path(args.stats).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
     print(f"{args.cohort} {chunk.region}: {stats}", file=sys.stderr)
 
@@ -86,9 +94,15 @@ def cmd_count(args) -> None:
     from europanel.count import count_bcf_to_parquet
 
     # Streamed: one Parquet row group per block, so memory does not grow with the chunk.
-    stats = count_bcf_to_parquet(args.bcf, cohort_samples(args), ploidy_map(args),
-                                 genotype_qc(args), args.output, args.stats,
-                                 block_size=args.block_size)
+    stats = count_bcf_to_parquet(
+        args.bcf,
+        cohort_samples(args),
+        ploidy_map(args),
+        genotype_qc(args),
+        args.output,
+        args.stats,
+        block_size=args.block_size,
+    )
     print(f"{args.cohort} {args.bcf}: {stats}", file=sys.stderr)
 
 
@@ -104,17 +118,27 @@ def cmd_bundle(args) -> None:
         "reference_build": args.build,
         "reference_fasta": Path(args.fasta).name,
         "par": read_bed(args.par or builtin_par_bed(args.build)),
-        "genotype_qc": {k: getattr(qc, k) for k in ("min_gq", "min_dp", "min_dp_haploid",
-                                                     "min_het_ab")},
+        "genotype_qc": {
+            k: getattr(qc, k) for k in ("min_gq", "min_dp", "min_dp_haploid", "min_het_ab")
+        },
         "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
         "config_sha256": args.config_digest,
     }
-    manifest = write_bundle(args.output, args.cohort, cohort_samples(args),
-                            {c: sorted(p) for c, p in chunk_counts.items()},
-                            {c: lengths[c] for c in args.contigs}, settings, args.callable,
-                            args.vcf)
-    print(f"bundle {args.output}: {manifest['samples']} samples, "
-          f"{sum(c['records'] for c in manifest['counts'].values())} records", file=sys.stderr)
+    manifest = write_bundle(
+        args.output,
+        args.cohort,
+        cohort_samples(args),
+        {c: sorted(p) for c, p in chunk_counts.items()},
+        {c: lengths[c] for c in args.contigs},
+        settings,
+        args.callable,
+        args.vcf,
+    )
+    print(
+        f"bundle {args.output}: {manifest['samples']} samples, "
+        f"{sum(c['records'] for c in manifest['counts'].values())} records",
+        file=sys.stderr,
+    )
 
 
 def cmd_merge(args) -> None:
@@ -126,15 +150,21 @@ def cmd_merge(args) -> None:
     chunk_size = args.chunk_size
     chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], chunk_size)
     contributions = [
-        CohortCounts(b.cohort, b.counts(chunk.contig, chunk.start, chunk.end),
-                     b.callable_spans(chunk.contig), b.manifest["reference_an"])
+        CohortCounts(
+            b.cohort,
+            b.counts(chunk.contig, chunk.start, chunk.end),
+            b.callable_spans(chunk.contig),
+            b.manifest["reference_an"],
+        )
         for b in bundles
     ]
-    policy = PanelPolicy(args.absent_sites, tuple(args.faf_exclude), args.min_group_size,
-                         args.min_carriers)
+    policy = PanelPolicy(
+        args.absent_sites, tuple(args.faf_exclude), args.min_group_size, args.min_carriers
+    )
     par = bundles[0].manifest["par"]
-    ploidy = PloidyMap({bare_name(c).upper(): [tuple(s) for s in spans]
-                        for c, spans in par.items()})
+    ploidy = PloidyMap(
+        {bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in par.items()}
+    )
     records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy)
     records.to_parquet(args.output, index=False)
     Path(args.summary).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
@@ -147,18 +177,22 @@ def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
     for bundle in sorted(bundles, key=lambda b: b.cohort):
         m = bundle.manifest
         files = ",".join(f"{i['file']}:{i['bytes']}:{i['header_sha256'][:16]}" for i in m["inputs"])
-        lines.append(("europanel_cohort", f"<ID={m['cohort']},Samples={m['samples']},"
-                      f"Config_sha256={m['config_sha256']},Inputs=\"{files}\","
-                      f"Europanel={m['tools']['europanel']}>"))
+        lines.append(
+            (
+                "europanel_cohort",
+                f"<ID={m['cohort']},Samples={m['samples']},"
+                f'Config_sha256={m["config_sha256"]},Inputs="{files}",'
+                f"Europanel={m['tools']['europanel']}>",
+            )
+        )
     return lines
 
 
 def cmd_publish(args) -> None:
     import pandas as pd
 
-    from europanel.publish import concat_records, write_panel
-
     from europanel.merge import PanelGroups
+    from europanel.publish import concat_records, write_panel
 
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
@@ -182,19 +216,32 @@ def cmd_qc_figures(args) -> None:
 
 def add_qc_figures_parser(sub) -> None:
     p = sub.add_parser("qc-figures", help="figures and tables of the QC report (aggregates only)")
-    p.add_argument("what", choices=["samples", "sites", "cohorts", "panel", "summary"],
-                   help="which part of the report to make")
+    p.add_argument(
+        "what",
+        choices=["samples", "sites", "cohorts", "panel", "summary"],
+        help="which part of the report to make",
+    )
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument("--min-group-size", type=int, required=True,
-                   help="privacy.min_group_size: smaller groups are never plotted")
+    p.add_argument(
+        "--min-group-size",
+        type=int,
+        required=True,
+        help="privacy.min_group_size: smaller groups are never plotted",
+    )
     p.add_argument("--min-carriers", type=int, default=0, help="privacy.min_carriers")
     p.add_argument("--contigs", nargs="+", help="contigs of the panel (cohorts)")
     p.add_argument("--stats-root", help="outdir holding normalised/, counts/ and merged/ stats")
     p.add_argument("--chunks", nargs="+", help="chunk names (sites, summary)")
     p.add_argument("--panel", help="the panel's Parquet table (panel, summary)")
-    for name, what in (("samples-figure", "PNG"), ("sites-figure", "PNG"),
-                       ("concordance-figure", "PNG"), ("cohort-figure", "PNG"),
-                       ("sfs-figure", "PNG"), ("af-figure", "PNG"), ("summary", "HTML")):
+    for name, what in (
+        ("samples-figure", "PNG"),
+        ("sites-figure", "PNG"),
+        ("concordance-figure", "PNG"),
+        ("cohort-figure", "PNG"),
+        ("sfs-figure", "PNG"),
+        ("af-figure", "PNG"),
+        ("summary", "HTML"),
+    ):
         p.add_argument(f"--{name}", help=f"{what} to write")
     for name in ("sites-table", "concordance-table", "cohort-table"):
         p.add_argument(f"--{name}", help="TSV written by its step, read by `summary`")
@@ -203,7 +250,9 @@ def add_qc_figures_parser(sub) -> None:
 
 def add_cohort_options(parser) -> None:
     parser.add_argument("--cohort", required=True)
-    parser.add_argument("--samples", required=True, help="sample sheet (TSV) with the cohort's rows")
+    parser.add_argument(
+        "--samples", required=True, help="sample sheet (TSV) with the cohort's rows"
+    )
 
 
 def add_ploidy_options(parser) -> None:
@@ -212,10 +261,18 @@ def add_ploidy_options(parser) -> None:
 
 
 def add_qc_options(parser) -> None:
-    for name, default in (("min-gq", "20"), ("min-dp", "10"), ("min-dp-haploid", "5"),
-                          ("min-het-ab", "0.2")):
-        parser.add_argument(f"--{name}", type=threshold, default=threshold(default),
-                            help=f"genotype QC threshold, or 'off' (default {default})")
+    for name, default in (
+        ("min-gq", "20"),
+        ("min-dp", "10"),
+        ("min-dp-haploid", "5"),
+        ("min-het-ab", "0.2"),
+    ):
+        parser.add_argument(
+            f"--{name}",
+            type=threshold,
+            default=threshold(default),
+            help=f"genotype QC threshold, or 'off' (default {default})",
+        )
 
 
 def add_normalise_options(parser) -> None:
@@ -291,10 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Benchmark tooling (simulate.py, bench.py): imported only when used.
     p = sub.add_parser("simulate", help="simulate country cohorts at real sizes (msprime)")
     from europanel import simulate
+
     simulate.add_arguments(p)
     p.set_defaults(func=simulate.run)
     p = sub.add_parser("bench", help="benchmark against bcftools, plink2 and scikit-allel")
     from europanel import bench
+
     bench.add_arguments(p)
     p.set_defaults(func=bench.run)
     add_qc_figures_parser(sub)

@@ -55,8 +55,12 @@ def cohort_samples(cohort: str, n: int, populations: list[tuple[str, int]], n_na
     labels = [pop for pop, count in populations for _ in range(count)]
     assert len(labels) == n
     return [
-        Sample(f"{cohort}{i:02d}", cohort, labels[i - 1],
-               "NA" if i > n - n_na else ("XX" if i % 2 else "XY"))
+        Sample(
+            f"{cohort}{i:02d}",
+            cohort,
+            labels[i - 1],
+            "NA" if i > n - n_na else ("XX" if i % 2 else "XY"),
+        )
         for i in range(1, n + 1)
     ]
 
@@ -113,71 +117,230 @@ R = TrapRecord
 HOMOPOLYMER_12000 = "G" + "A" * 8 + "C"  # A8 at 12,001-12,008
 DINUCLEOTIDE_19994 = "G" + "CA" * 7 + "T"  # (CA)7 at 19,995-20,008, across the chunk boundary
 HOMOPOLYMER_35000 = "C" + "T" * 6 + "G"  # T6 at 35,001-35,006
-PLANTED_CONTEXTS = {("chr20", 12_000): HOMOPOLYMER_12000, ("chr20", 19_994): DINUCLEOTIDE_19994,
-                    ("chr20", 35_000): HOMOPOLYMER_35000}
+PLANTED_CONTEXTS = {
+    ("chr20", 12_000): HOMOPOLYMER_12000,
+    ("chr20", 19_994): DINUCLEOTIDE_19994,
+    ("chr20", 35_000): HOMOPOLYMER_35000,
+}
 
 TRAPS = (
-    Trap(1, "multiallelic", (R("NL", "chr20", 3000, "A", ("C", "G"), {
-        "NL01": "0/1", "NL02": "0/1", "NL26": "0/1", "NL03": "0/2", "NL04": "0/2",
-        "NL05": "1/2", "NL06": "1/1"}),),
+    Trap(
+        1,
+        "multiallelic",
+        (
+            R(
+                "NL",
+                "chr20",
+                3000,
+                "A",
+                ("C", "G"),
+                {
+                    "NL01": "0/1",
+                    "NL02": "0/1",
+                    "NL26": "0/1",
+                    "NL03": "0/2",
+                    "NL04": "0/2",
+                    "NL05": "1/2",
+                    "NL06": "1/1",
+                },
+            ),
+        ),
         "chr20:3000 A>C and chr20:3000 A>G (splitting turns the other ALT into REF: NL05 1/2"
-        " becomes a het in both)"),
-    Trap(2, "indel written at two positions, same chunk", (
-        R("NL", "chr20", 12_000, "GA", ("G",), {"NL07": "0/1", "NL08": "1/1"}),
-        R("EE", "chr20", 12_005, "AA", ("A",), {"EE01": "0/1", "EE02": "0/1"})),
-        "chr20:12000 GA>G, one record (chunk 2)"),
-    Trap(3, "indel written in two chunks", (
-        R("NL", "chr20", 19_994, "GCA", ("G",), {"NL09": "0/1", "NL10": "0/1"}),
-        R("IT", "chr20", 20_006, "ACA", ("A",), {"IT01": "0/1", "IT03": "1/1"})),
-        "chr20:19994 GCA>G, one record, in chunk 2 (IT wrote it in chunk 3)"),
-    Trap(4, "deletion crossing a chunk boundary", (
-        R("NL", "chr20", 29_997, "GATCCTAT", ("G",), {"NL11": "0/1"}),
-        R("EE", "chr20", 29_997, "GATCCTAT", ("G",), {"EE03": "0/1", "EE04": "1/1"})),
+        " becomes a het in both)",
+    ),
+    Trap(
+        2,
+        "indel written at two positions, same chunk",
+        (
+            R("NL", "chr20", 12_000, "GA", ("G",), {"NL07": "0/1", "NL08": "1/1"}),
+            R("EE", "chr20", 12_005, "AA", ("A",), {"EE01": "0/1", "EE02": "0/1"}),
+        ),
+        "chr20:12000 GA>G, one record (chunk 2)",
+    ),
+    Trap(
+        3,
+        "indel written in two chunks",
+        (
+            R("NL", "chr20", 19_994, "GCA", ("G",), {"NL09": "0/1", "NL10": "0/1"}),
+            R("IT", "chr20", 20_006, "ACA", ("A",), {"IT01": "0/1", "IT03": "1/1"}),
+        ),
+        "chr20:19994 GCA>G, one record, in chunk 2 (IT wrote it in chunk 3)",
+    ),
+    Trap(
+        4,
+        "deletion crossing a chunk boundary",
+        (
+            R("NL", "chr20", 29_997, "GATCCTAT", ("G",), {"NL11": "0/1"}),
+            R("EE", "chr20", 29_997, "GATCCTAT", ("G",), {"EE03": "0/1", "EE04": "1/1"}),
+        ),
         "unchanged: chr20:29997 GATCCTAT>G, chunk 3 (ends at 30,004 in chunk 4); its POS is inside"
-        " IT's callable BED, its end is not"),
-    Trap(5, "non-PASS site", (
-        R("NL", "chr20", 5_500, "C", ("T",), {"NL12": "0/1", "NL13": "0/1"}),
-        R("IT", "chr20", 5_500, "C", ("T",), {"IT05": "0/1", "IT06": "0/1"}, filter="LowQual"),
-        R("EE", "chr20", 7_000, "G", ("A",), {"EE05": "0/1", "EE06": "1/1"}, filter="LowQual")),
-        "chr20:5500 C>T from NL only, IT in cohorts_filtered; chr20:7000 not in the panel"),
-    Trap(6, "missing and half-missing calls", (R("NL", "chr20", 14_000, "G", ("T",), {
-        "NL14": "./.", "NL15": "./.", "NL16": "./.", "NL17": "./1", "NL18": "./1", "NL19": "./1",
-        "NL20": "0/1", "NL21": "0/1", "NL22": "0/1"}),),
-        "chr20:14000 G>T; ./1 counts as missing"),
-    Trap(7, "XY written 1 and 1/1 on non-PAR chrX", (R("NL", "chrX", 12_000, "G", ("A",), {
-        "NL02": "1", "NL04": "1", "NL06": "1/1", "NL08": "1/1", "NL01": "0/1", "NL03": "0/1",
-        "NL05": "1/1", "NL29": "0/1"}),),
-        "chrX:12000 G>A; NL06, NL08 are hemizygous like NL02, NL04; NL29 (NA) is not counted"),
-    Trap(8, "XY het on non-PAR chrX", (R("IT", "chrX", 22_000, "T", ("C",), {
-        "IT02": "0/1", "IT04": "1", "IT07": "0/1"}),),
-        "chrX:22000 T>C; IT02's het becomes missing"),
-    Trap(9, "XX calls on chrY", (R("EE", "chrY", 12_000, "A", ("G",), {
-        "EE01": "0/1", "EE03": "1/1", "EE02": "1", "EE04": "1"}),),
-        "chrY:12000 A>G; the XX calls of EE01, EE03 are ignored"),
-    Trap(10, "PAR site", (R("NL", "chrX", 2_500, "C", ("T",), {
-        "NL01": "0/1", "NL02": "0/1", "NL04": "0/1", "NL06": "1/1", "NL30": "0/1"}),),
-        "chrX:2500 C>T; everyone diploid, NL30 (NA) counts"),
-    Trap(11, "only a sample not in the sheet carries it", (R("NL", "chr20", 16_000, "A", ("G",), {
-        "NL99": "0/1"}),),
-        "not in the panel (raw AC 0 over sheet samples)"),
-    Trap(12, "exact duplicate record", (R("IT", "chr20", 22_000, "C", ("A",), {
-        "IT08": "0/1", "IT09": "0/1"}, copies=2),),
-        "chr20:22000 C>A, counted once"),
-    Trap(13, "site in one cohort only, another has a callable BED", (
-        R("NL", "chr20", 25_000, "T", ("G",), {"NL23": "0/1", "NL24": "0/1"}),
-        R("NL", "chr20", 40_000, "A", ("T",), {"NL25": "0/1", "NL27": "1/1"})),
+        " IT's callable BED, its end is not",
+    ),
+    Trap(
+        5,
+        "non-PASS site",
+        (
+            R("NL", "chr20", 5_500, "C", ("T",), {"NL12": "0/1", "NL13": "0/1"}),
+            R("IT", "chr20", 5_500, "C", ("T",), {"IT05": "0/1", "IT06": "0/1"}, filter="LowQual"),
+            R("EE", "chr20", 7_000, "G", ("A",), {"EE05": "0/1", "EE06": "1/1"}, filter="LowQual"),
+        ),
+        "chr20:5500 C>T from NL only, IT in cohorts_filtered; chr20:7000 not in the panel",
+    ),
+    Trap(
+        6,
+        "missing and half-missing calls",
+        (
+            R(
+                "NL",
+                "chr20",
+                14_000,
+                "G",
+                ("T",),
+                {
+                    "NL14": "./.",
+                    "NL15": "./.",
+                    "NL16": "./.",
+                    "NL17": "./1",
+                    "NL18": "./1",
+                    "NL19": "./1",
+                    "NL20": "0/1",
+                    "NL21": "0/1",
+                    "NL22": "0/1",
+                },
+            ),
+        ),
+        "chr20:14000 G>T; ./1 counts as missing",
+    ),
+    Trap(
+        7,
+        "XY written 1 and 1/1 on non-PAR chrX",
+        (
+            R(
+                "NL",
+                "chrX",
+                12_000,
+                "G",
+                ("A",),
+                {
+                    "NL02": "1",
+                    "NL04": "1",
+                    "NL06": "1/1",
+                    "NL08": "1/1",
+                    "NL01": "0/1",
+                    "NL03": "0/1",
+                    "NL05": "1/1",
+                    "NL29": "0/1",
+                },
+            ),
+        ),
+        "chrX:12000 G>A; NL06, NL08 are hemizygous like NL02, NL04; NL29 (NA) is not counted",
+    ),
+    Trap(
+        8,
+        "XY het on non-PAR chrX",
+        (R("IT", "chrX", 22_000, "T", ("C",), {"IT02": "0/1", "IT04": "1", "IT07": "0/1"}),),
+        "chrX:22000 T>C; IT02's het becomes missing",
+    ),
+    Trap(
+        9,
+        "XX calls on chrY",
+        (
+            R(
+                "EE",
+                "chrY",
+                12_000,
+                "A",
+                ("G",),
+                {"EE01": "0/1", "EE03": "1/1", "EE02": "1", "EE04": "1"},
+            ),
+        ),
+        "chrY:12000 A>G; the XX calls of EE01, EE03 are ignored",
+    ),
+    Trap(
+        10,
+        "PAR site",
+        (
+            R(
+                "NL",
+                "chrX",
+                2_500,
+                "C",
+                ("T",),
+                {"NL01": "0/1", "NL02": "0/1", "NL04": "0/1", "NL06": "1/1", "NL30": "0/1"},
+            ),
+        ),
+        "chrX:2500 C>T; everyone diploid, NL30 (NA) counts",
+    ),
+    Trap(
+        11,
+        "only a sample not in the sheet carries it",
+        (R("NL", "chr20", 16_000, "A", ("G",), {"NL99": "0/1"}),),
+        "not in the panel (raw AC 0 over sheet samples)",
+    ),
+    Trap(
+        12,
+        "exact duplicate record",
+        (R("IT", "chr20", 22_000, "C", ("A",), {"IT08": "0/1", "IT09": "0/1"}, copies=2),),
+        "chr20:22000 C>A, counted once",
+    ),
+    Trap(
+        13,
+        "site in one cohort only, another has a callable BED",
+        (
+            R("NL", "chr20", 25_000, "T", ("G",), {"NL23": "0/1", "NL24": "0/1"}),
+            R("NL", "chr20", 40_000, "A", ("T",), {"NL25": "0/1", "NL27": "1/1"}),
+        ),
         "25000: IT adds AC 0 and AN of its samples (inside its BED); 40000: IT adds nothing;"
-        " EE by merge.absent_sites in both"),
-    Trap(14, "adj AC 0", (R("IT", "chr20", 27_000, "G", ("C",), {"IT10": "0/1", "IT11": "1/1"},
-                           qc={"IT10": ((15, 15), 12), "IT11": ((0, 30), 15)}),),
-        "chr20:27000 G>C with FILTER AC0 (raw AC > 0, adj AC 0)"),
-    Trap(15, "het failing allele balance", (R("EE", "chr20", 8_000, "T", ("C",), {
-        "EE07": "0/1", "EE08": "0/1"}, qc={"EE07": ((27, 3), 99)}),),
-        "chr20:8000 T>C; EE07 (AB 0.1) fails adj, EE08 passes"),
-    Trap(16, "multiallelic split + left-align", (
-        R("NL", "chr20", 35_005, "TT", ("T", "GT"), {"NL09": "0/1", "NL10": "0/2", "NL11": "1/2"}),
-        R("EE", "chr20", 35_000, "CT", ("C",), {"EE09": "0/1"})),
-        "chr20:35000 CT>C (NL's deletion meets EE's) and chr20:35005 T>G (NL only)"),
+        " EE by merge.absent_sites in both",
+    ),
+    Trap(
+        14,
+        "adj AC 0",
+        (
+            R(
+                "IT",
+                "chr20",
+                27_000,
+                "G",
+                ("C",),
+                {"IT10": "0/1", "IT11": "1/1"},
+                qc={"IT10": ((15, 15), 12), "IT11": ((0, 30), 15)},
+            ),
+        ),
+        "chr20:27000 G>C with FILTER AC0 (raw AC > 0, adj AC 0)",
+    ),
+    Trap(
+        15,
+        "het failing allele balance",
+        (
+            R(
+                "EE",
+                "chr20",
+                8_000,
+                "T",
+                ("C",),
+                {"EE07": "0/1", "EE08": "0/1"},
+                qc={"EE07": ((27, 3), 99)},
+            ),
+        ),
+        "chr20:8000 T>C; EE07 (AB 0.1) fails adj, EE08 passes",
+    ),
+    Trap(
+        16,
+        "multiallelic split + left-align",
+        (
+            R(
+                "NL",
+                "chr20",
+                35_005,
+                "TT",
+                ("T", "GT"),
+                {"NL09": "0/1", "NL10": "0/2", "NL11": "1/2"},
+            ),
+            R("EE", "chr20", 35_000, "CT", ("C",), {"EE09": "0/1"}),
+        ),
+        "chr20:35000 CT>C (NL's deletion meets EE's) and chr20:35005 T>G (NL only)",
+    ),
 )
 
 
@@ -188,14 +351,16 @@ def rng_for(seed: int, *labels: str) -> np.random.Generator:
 
 
 def plant(sequence: str, pos: int, bases: str) -> str:
-    return sequence[: pos - 1] + bases + sequence[pos - 1 + len(bases):]
+    return sequence[: pos - 1] + bases + sequence[pos - 1 + len(bases) :]
 
 
 def reference_sequences(seed: int) -> dict[str, str]:
     """Random ACGT with every trap's REF and the repeats the indel traps rely on planted."""
     alphabet = np.frombuffer(b"ACGT", dtype=np.uint8)
-    sequences = {name: alphabet[rng_for(seed, "reference", name).integers(0, 4, length)]
-                 .tobytes().decode() for name, length in CONTIG_LENGTHS.items()}
+    sequences = {
+        name: alphabet[rng_for(seed, "reference", name).integers(0, 4, length)].tobytes().decode()
+        for name, length in CONTIG_LENGTHS.items()
+    }
     for trap in TRAPS:
         for rec in trap.records:
             sequences[rec.contig] = plant(sequences[rec.contig], rec.pos, rec.ref)
@@ -203,7 +368,7 @@ def reference_sequences(seed: int) -> dict[str, str]:
         sequences[contig] = plant(sequences[contig], pos, bases)
     for trap in TRAPS:  # catches a trap whose REF contradicts a planted repeat
         for rec in trap.records:
-            found = sequences[rec.contig][rec.pos - 1: rec.pos - 1 + len(rec.ref)]
+            found = sequences[rec.contig][rec.pos - 1 : rec.pos - 1 + len(rec.ref)]
             assert found == rec.ref, f"trap {trap.number}: REF {rec.ref} but FASTA has {found}"
     return sequences
 
@@ -221,9 +386,12 @@ class Site:
 
 
 def is_near_trap(contig: str, pos: int) -> bool:
-    return any(rec.contig == contig and rec.pos - TRAP_MARGIN <= pos
-               <= rec.pos + len(rec.ref) - 1 + TRAP_MARGIN
-               for trap in TRAPS for rec in trap.records)
+    return any(
+        rec.contig == contig
+        and rec.pos - TRAP_MARGIN <= pos <= rec.pos + len(rec.ref) - 1 + TRAP_MARGIN
+        for trap in TRAPS
+        for rec in trap.records
+    )
 
 
 def random_allele(rng, sequence: str, pos: int) -> tuple[str, str]:
@@ -231,7 +399,7 @@ def random_allele(rng, sequence: str, pos: int) -> tuple[str, str]:
     ref = sequence[pos - 1]
     kind, size = rng.random(), int(rng.integers(1, 4))
     if kind < 0.04:  # deletion: left-aligned iff the anchor differs from the last deleted base
-        span = sequence[pos - 1: pos + size]
+        span = sequence[pos - 1 : pos + size]
         if span[0] != span[-1]:
             return span, ref
     elif kind < 0.08:  # insertion: left-aligned iff the inserted bases do not end with the anchor
@@ -246,8 +414,11 @@ def background_sites(contig: str, sequence: str, seed: int) -> list[Site]:
     rng = rng_for(seed, "sites", contig)
     forced = FORCED_SITES.get(contig, ())
     start, end = SITE_RANGE[contig]
-    candidates = [p for p in range(start, end + 1) if not is_near_trap(contig, p)
-                  and all(abs(p - f) > MIN_SITE_GAP for f in forced)]
+    candidates = [
+        p
+        for p in range(start, end + 1)
+        if not is_near_trap(contig, p) and all(abs(p - f) > MIN_SITE_GAP for f in forced)
+    ]
     chosen = np.sort(rng.choice(candidates, SITES_PER_CONTIG[contig], replace=False))
     sites, previous = [], -MIN_SITE_GAP
     for pos in chosen.tolist():
@@ -265,8 +436,12 @@ def background_sites(contig: str, sequence: str, seed: int) -> list[Site]:
 
 def draw_alleles(rng, ploidies: list[int], af: float) -> list[tuple[int, ...]]:
     """Sorted allele tuples, () for missing; at least one alt, as a joint caller would emit."""
-    calls = [() if p == 0 or rng.random() < MISSING_RATE
-             else tuple(sorted(int(a) for a in (rng.random(p) < af))) for p in ploidies]
+    calls = [
+        ()
+        if p == 0 or rng.random() < MISSING_RATE
+        else tuple(sorted(int(a) for a in (rng.random(p) < af)))
+        for p in ploidies
+    ]
     if not any(any(c) for c in calls):
         called = [i for i, c in enumerate(calls) if c]
         if called:
@@ -338,8 +513,9 @@ def info_counts(gts: list[str], n_alts: int) -> str:
 
 def vcf_line(chrom, pos, ref, alts, qual, filt, info, calls, with_pl) -> str:
     fmt = "GT:AD:DP:GQ:PL" if with_pl else "GT:AD:DP:GQ"
-    return "\t".join([chrom, str(pos), ".", ref, ",".join(alts), str(qual), filt, info, fmt]
-                     + calls)
+    return "\t".join(
+        [chrom, str(pos), ".", ref, ",".join(alts), str(qual), filt, info, fmt] + calls
+    )
 
 
 def trap_lines(cohort: str, samples: list[Sample], with_pl: bool) -> list[tuple[str, int, str]]:
@@ -353,8 +529,17 @@ def trap_lines(cohort: str, samples: list[Sample], with_pl: bool) -> list[tuple[
             gts.append(gt)
             calls.append(format_call(gt, None if ad is None else list(ad), gq, with_pl))
         qual = 15 if rec.filter != "PASS" else 500
-        line = vcf_line(rec.contig, rec.pos, rec.ref, rec.alts, qual, rec.filter,
-                        info_counts(gts, len(rec.alts)), calls, with_pl)
+        line = vcf_line(
+            rec.contig,
+            rec.pos,
+            rec.ref,
+            rec.alts,
+            qual,
+            rec.filter,
+            info_counts(gts, len(rec.alts)),
+            calls,
+            with_pl,
+        )
         lines += [(rec.contig, rec.pos, line)] * rec.copies
     return lines
 
@@ -374,15 +559,23 @@ def background_lines(cohort, samples, sites, seed, with_pl) -> list[tuple[str, i
                 continue
             ploidies = [ploidy(contig, site.pos, s.sex) for s in samples]
             alleles = draw_alleles(rng, ploidies, af)
-            calls = [random_call(rng, a, p, with_pl)
-                     for a, p in zip(alleles, ploidies, strict=True)]
+            calls = [
+                random_call(rng, a, p, with_pl) for a, p in zip(alleles, ploidies, strict=True)
+            ]
             low_qual = rng.random() < LOWQUAL_RATE
             qual = int(rng.integers(5, 30) if low_qual else rng.integers(50, 3000))
             info = info_counts([c.split(":")[0] for c in calls], 1)
             info += ";DB" if site.in_dbsnp else ""
             filt = "LowQual" if low_qual else "PASS"
-            lines.append((contig, site.pos, vcf_line(contig, site.pos, site.ref, (site.alt,),
-                                                     qual, filt, info, calls, with_pl)))
+            lines.append(
+                (
+                    contig,
+                    site.pos,
+                    vcf_line(
+                        contig, site.pos, site.ref, (site.alt,), qual, filt, info, calls, with_pl
+                    ),
+                )
+            )
     return lines
 
 
@@ -410,12 +603,13 @@ def vcf_header(cohort: str, samples: list[Sample], with_pl: bool) -> str:
 
 def cohort_vcf_text(cohort: str, sites: list[Site], seed: int) -> str:
     samples, with_pl = vcf_samples(cohort), cohort in COHORTS_WITH_PL
-    records = (trap_lines(cohort, samples, with_pl)
-               + background_lines(cohort, samples, sites, seed, with_pl))
+    records = trap_lines(cohort, samples, with_pl) + background_lines(
+        cohort, samples, sites, seed, with_pl
+    )
     order = list(CONTIG_LENGTHS)
     records.sort(key=lambda r: (order.index(r[0]), r[1]))  # stable: duplicates stay adjacent
     aliases = CONTIG_ALIASES.get(cohort, {})
-    body = [aliases.get(contig, contig) + line[len(contig):] for contig, _, line in records]
+    body = [aliases.get(contig, contig) + line[len(contig) :] for contig, _, line in records]
     return vcf_header(cohort, samples, with_pl) + "\n".join(body) + "\n"
 
 
@@ -432,24 +626,46 @@ def describe_calls(rec: TrapRecord) -> str:
 
 
 def traps_markdown(seed: int) -> str:
-    header = ("| # | trap | cohort | CHROM | POS | REF | ALT | FILTER | planted genotypes "
-              "(everyone else reference) | expected after normalisation |")
+    header = (
+        "| # | trap | cohort | CHROM | POS | REF | ALT | FILTER | planted genotypes "
+        "(everyone else reference) | expected after normalisation |"
+    )
     rows = [header, "|" + " --- |" * 10]
     for trap in TRAPS:
         for i, rec in enumerate(trap.records):
             chrom = CONTIG_ALIASES.get(rec.cohort, {}).get(rec.contig, rec.contig)
             head = [str(trap.number), trap.name] if i == 0 else ["", ""]
-            rows.append("| " + " | ".join(head + [
-                rec.cohort, chrom, f"{rec.pos:,}", rec.ref, ",".join(rec.alts), rec.filter,
-                describe_calls(rec), trap.expected if i == 0 else "〃"]) + " |")
+            rows.append(
+                "| "
+                + " | ".join(
+                    head
+                    + [
+                        rec.cohort,
+                        chrom,
+                        f"{rec.pos:,}",
+                        rec.ref,
+                        ",".join(rec.alts),
+                        rec.filter,
+                        describe_calls(rec),
+                        trap.expected if i == 0 else "〃",
+                    ]
+                )
+                + " |"
+            )
 
     def composition(cohort):
         members = [s for s in SHEET if s.cohort == cohort]
+
         def runs(key):
-            return ", ".join(f"{v}: " + " ".join(s.id for s in members if key(s) == v)
-                             for v in dict.fromkeys(key(s) for s in members))
-        return (f"- **{cohort}** populations: {runs(lambda s: s.population)}\n"
-                f"  - sex: {runs(lambda s: s.sex)}")
+            return ", ".join(
+                f"{v}: " + " ".join(s.id for s in members if key(s) == v)
+                for v in dict.fromkeys(key(s) for s in members)
+            )
+
+        return (
+            f"- **{cohort}** populations: {runs(lambda s: s.population)}\n"
+            f"  - sex: {runs(lambda s: s.sex)}"
+        )
 
     sheet = "\n".join(composition(c) for c in COHORTS)
     return TRAPS_TEMPLATE.format(seed=seed, sheet=sheet, table="\n".join(rows))
@@ -507,7 +723,7 @@ def write_fasta(path: Path, sequences: dict[str, str]) -> None:
     with open(path, "w") as out:
         for name, sequence in sequences.items():
             out.write(f">{name}\n")
-            out.writelines(sequence[i: i + 60] + "\n" for i in range(0, len(sequence), 60))
+            out.writelines(sequence[i : i + 60] + "\n" for i in range(0, len(sequence), 60))
     pysam.faidx(str(path))
 
 
@@ -529,16 +745,25 @@ def generate(outdir: Path, sheets: Path, seed: int) -> None:
     write_fasta(outdir / "reference.fa", sequences)
     (outdir / "par.bed").write_text(f"chrX\t0\t{PAR_END}\nchrY\t0\t{PAR_END}\n")
     (outdir / "IT.callable.bed").write_text(
-        "".join(f"{c}\t{start}\t{end}\n" for c, (start, end) in IT_CALLABLE.items()))
+        "".join(f"{c}\t{start}\t{end}\n" for c, (start, end) in IT_CALLABLE.items())
+    )
     sites = [s for c in CONTIG_LENGTHS for s in background_sites(c, sequences[c], seed)]
     for cohort in COHORTS:
         write_indexed_vcf(outdir / f"{cohort}.vcf.gz", cohort_vcf_text(cohort, sites, seed))
     prefix = outdir.as_posix()  # sheets name files relative to where snakemake runs
-    write_tsv(sheets / "cohorts.tsv", ["cohort", "vcf", "callable"],
-              [[c, f"{prefix}/{c}.vcf.gz", f"{prefix}/IT.callable.bed" if c == "IT" else ""]
-               for c in COHORTS])
-    write_tsv(sheets / "samples.tsv", ["sample", "cohort", "population", "sex"],
-              [[s.id, s.cohort, s.population, s.sex] for s in SHEET])
+    write_tsv(
+        sheets / "cohorts.tsv",
+        ["cohort", "vcf", "callable"],
+        [
+            [c, f"{prefix}/{c}.vcf.gz", f"{prefix}/IT.callable.bed" if c == "IT" else ""]
+            for c in COHORTS
+        ],
+    )
+    write_tsv(
+        sheets / "samples.tsv",
+        ["sample", "cohort", "population", "sex"],
+        [[s.id, s.cohort, s.population, s.sex] for s in SHEET],
+    )
     (outdir / "TRAPS.md").write_text(traps_markdown(seed))
 
 

@@ -29,9 +29,7 @@ def filtering_allele_frequency(ac: np.ndarray, an: np.ndarray, confidence: float
     return np.where(defined, lam / np.where(an > 0, an, 1.0), 0.0)
 
 
-def grpmax(
-    ac: np.ndarray, an: np.ndarray, populations: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
+def grpmax(ac: np.ndarray, an: np.ndarray, populations: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per site, the index of the population with the highest AF among those with AC > 0.
 
     `ac`, `an`: (sites x populations). Returns (index, has_any); ties go to the

@@ -90,8 +90,9 @@ def merge_chunk(
     n = len(keys)
     groups = panel.ordered()
     group_index = {g: j for j, g in enumerate(groups)}
-    totals = {(lvl, st): np.zeros((n, len(groups)), dtype=np.int64)
-              for lvl in QC_LEVELS for st in STATS}
+    totals = {
+        (lvl, st): np.zeros((n, len(groups)), dtype=np.int64) for lvl in QC_LEVELS for st in STATS
+    }
     positions = keys["pos"].to_numpy()
     ref_ends = positions + keys["ref"].str.len().to_numpy() - 1
     ploidy_class = ploidy_map.classes(contig, positions)
@@ -143,8 +144,9 @@ def merge_chunk(
     return records, summary
 
 
-def build_records(contig, keys, totals, overall, panel, policy, called_by,
-                  filtered_by) -> pd.DataFrame:
+def build_records(
+    contig, keys, totals, overall, panel, policy, called_by, filtered_by
+) -> pd.DataFrame:
     """Published columns, in the order of DESIGN §4."""
     index = {g: j for j, g in enumerate(panel.ordered())}
     shown = panel.published(policy.min_group_size)

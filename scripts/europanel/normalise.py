@@ -107,8 +107,13 @@ def normalise_chunk(
         if not sources:
             write_empty_bcf(inputs[0].path, sample_file, tmp / "chunk.bcf")
             publish_bcf(tmp / "chunk.bcf", out_bcf)
-            return {"input_records": 0, "split": 0, "realigned": 0, "ref_mismatch": 0,
-                    "duplicates": 0}
+            return {
+                "input_records": 0,
+                "split": 0,
+                "realigned": 0,
+                "ref_mismatch": 0,
+                "duplicates": 0,
+            }
         rename = tmp / "rename.txt"
         rename.write_text("".join(f"{n}\t{r}\n" for i in inputs for n, r in i.to_reference.items()))
         pieces = []
@@ -116,8 +121,18 @@ def normalise_chunk(
             window = f"{name}:{max(1, chunk.start - realign_window)}-{chunk.end + realign_window}"
             raw, annotated = tmp / f"raw{k}.bcf", tmp / f"annotated{k}.bcf"
             try:
-                run_bcftools(bcftools.view, "--no-version", "-r", window, "-S",
-                             str(sample_file), "-Ou", "-o", str(raw), path)
+                run_bcftools(
+                    bcftools.view,
+                    "--no-version",
+                    "-r",
+                    window,
+                    "-S",
+                    str(sample_file),
+                    "-Ou",
+                    "-o",
+                    str(raw),
+                    path,
+                )
             except RuntimeError as error:
                 # The header was validated before the run; a block that fails to decode
                 # later means the file is damaged (a corrupted copy).
@@ -127,21 +142,43 @@ def normalise_chunk(
                     "file is damaged: copy it again from the source (compare checksums) or "
                     f"re-create it, and check it with `bcftools view {path} > /dev/null`"
                 ) from None
-            run_bcftools(bcftools.annotate, "--no-version", "--rename-chrs", str(rename),
-                         "-x", f"INFO,^{keep_format}", "-Ou", "-o", str(annotated), str(raw))
+            run_bcftools(
+                bcftools.annotate,
+                "--no-version",
+                "--rename-chrs",
+                str(rename),
+                "-x",
+                f"INFO,^{keep_format}",
+                "-Ou",
+                "-o",
+                str(annotated),
+                str(raw),
+            )
             pieces.append(annotated)
         joined = pieces[0]
         if len(pieces) > 1:
             # A contig spread over several files of one cohort: join, then sort.
             concatenated, joined = tmp / "concat.bcf", tmp / "sorted.bcf"
-            run_bcftools(bcftools.concat, "--no-version", "-Ou", "-o", str(concatenated),
-                         *map(str, pieces))
-            run_bcftools(bcftools.sort, "-T", str(tmp), "-Ou", "-o", str(joined),
-                         str(concatenated))
+            run_bcftools(
+                bcftools.concat, "--no-version", "-Ou", "-o", str(concatenated), *map(str, pieces)
+            )
+            run_bcftools(bcftools.sort, "-T", str(tmp), "-Ou", "-o", str(joined), str(concatenated))
         split, deduplicated = tmp / "split.bcf", tmp / "dedup.bcf"
         check = "wx" if ref_mismatch == "drop" else "w"
-        messages = run_bcftools(bcftools.norm, "--no-version", "-f", fasta, "-c", check,
-                                "-m", "-any", "-Ou", "-o", str(split), str(joined))
+        messages = run_bcftools(
+            bcftools.norm,
+            "--no-version",
+            "-f",
+            fasta,
+            "-c",
+            check,
+            "-m",
+            "-any",
+            "-Ou",
+            "-o",
+            str(split),
+            str(joined),
+        )
         mismatches = [m for m in ref_mismatches(messages) if chunk_owns(chunk, m)]
         if mismatches and ref_mismatch == "error":
             shown = "; ".join(f"{c}:{p} VCF {v} vs FASTA {r}" for c, p, v, r in mismatches[:5])
@@ -153,12 +190,29 @@ def normalise_chunk(
             )
         split_counts = norm_line_counts(messages)
         dedup_counts = norm_line_counts(
-            run_bcftools(bcftools.norm, "--no-version", "-d", "exact", "-Ou", "-o",
-                         str(deduplicated), str(split))
+            run_bcftools(
+                bcftools.norm,
+                "--no-version",
+                "-d",
+                "exact",
+                "-Ou",
+                "-o",
+                str(deduplicated),
+                str(split),
+            )
         )
         finished = tmp / "chunk.bcf"
-        run_bcftools(bcftools.view, "--no-version", "-t", chunk.region, "-Ob", "-o",
-                     str(finished), "--write-index", str(deduplicated))
+        run_bcftools(
+            bcftools.view,
+            "--no-version",
+            "-t",
+            chunk.region,
+            "-Ob",
+            "-o",
+            str(finished),
+            "--write-index",
+            str(deduplicated),
+        )
         publish_bcf(finished, out_bcf)
     # Window-wide counts (the window overlaps neighbouring chunks); the report uses ratios.
     return {
@@ -183,5 +237,15 @@ def publish_bcf(finished: Path, out_bcf: str) -> None:
 
 def write_empty_bcf(template: str, sample_file: Path, out_bcf: Path):
     """A chunk the cohort has no records on: a header-only BCF with the cohort's samples."""
-    run_bcftools(bcftools.view, "--no-version", "-h", "-S", str(sample_file), "-Ob", "-o",
-                 str(out_bcf), "--write-index", template)
+    run_bcftools(
+        bcftools.view,
+        "--no-version",
+        "-h",
+        "-S",
+        str(sample_file),
+        "-Ob",
+        "-o",
+        str(out_bcf),
+        "--write-index",
+        template,
+    )

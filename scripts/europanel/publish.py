@@ -32,12 +32,28 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
         "AC": ("A", "Integer", f"Alternate allele count, all samples, {adj}"),
         "AN": ("1", "Integer", f"Total number of called alleles, all samples, {adj}"),
         "AF": ("A", "Float", "Alternate allele frequency AC/AN, all samples, adj"),
-        "nhomalt": ("A", "Integer", "Number of homozygous-alternate diploid genotypes, all samples, adj"),
-        "nhemi": ("A", "Integer", "Number of haploid alternate calls of XY samples on non-PAR X/Y, adj"),
+        "nhomalt": (
+            "A",
+            "Integer",
+            "Number of homozygous-alternate diploid genotypes, all samples, adj",
+        ),
+        "nhemi": (
+            "A",
+            "Integer",
+            "Number of haploid alternate calls of XY samples on non-PAR X/Y, adj",
+        ),
         "AC_raw": ("A", "Integer", "Alternate allele count, all samples, before genotype QC"),
-        "AN_raw": ("1", "Integer", "Total number of called alleles, all samples, before genotype QC"),
+        "AN_raw": (
+            "1",
+            "Integer",
+            "Total number of called alleles, all samples, before genotype QC",
+        ),
         "AF_raw": ("A", "Float", "Alternate allele frequency, all samples, before genotype QC"),
-        "nhomalt_raw": ("A", "Integer", "Homozygous-alternate diploid genotypes, before genotype QC"),
+        "nhomalt_raw": (
+            "A",
+            "Integer",
+            "Homozygous-alternate diploid genotypes, before genotype QC",
+        ),
         "grpmax": ("A", "String", "Population with the highest AF (AC > 0, faf_exclude left out)"),
         "AC_grpmax": ("A", "Integer", "AC of the grpmax population, adj"),
         "AN_grpmax": ("A", "Integer", "AN of the grpmax population, adj"),
@@ -59,20 +75,34 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
             if column.endswith("_gen_anc"):
                 definitions[column] = ("A", "String", f"Population with the largest {level}")
             else:
-                definitions[column] = ("A", "Float", f"Largest {level} over populations "
-                                       "(faf_exclude left out)")
+                definitions[column] = (
+                    "A",
+                    "Float",
+                    f"Largest {level} over populations (faf_exclude left out)",
+                )
         elif prefix in ("faf95", "faf99"):
             confidence = "95%" if prefix == "faf95" else "99%"
             whom = f"population {rest}" if rest else "all samples"
-            definitions[column] = ("A", "Float", f"Filtering allele frequency, {whom}: the "
-                                   f"largest AF whose Poisson {confidence} upper bound of AC is "
-                                   "below the observed AC (0 where AC <= 1), adj")
+            definitions[column] = (
+                "A",
+                "Float",
+                f"Filtering allele frequency, {whom}: the "
+                f"largest AF whose Poisson {confidence} upper bound of AC is "
+                "below the observed AC (0 where AC <= 1), adj",
+            )
         elif prefix in ("AC", "AN", "AF", "nhomalt"):
-            number, kind = {"AC": ("A", "Integer"), "AN": ("1", "Integer"),
-                            "AF": ("A", "Float"), "nhomalt": ("A", "Integer")}[prefix]
-            what = {"AC": "Alternate allele count", "AN": "Total number of called alleles",
-                    "AF": "Alternate allele frequency", "nhomalt":
-                    "Number of homozygous-alternate diploid genotypes"}[prefix]
+            number, kind = {
+                "AC": ("A", "Integer"),
+                "AN": ("1", "Integer"),
+                "AF": ("A", "Float"),
+                "nhomalt": ("A", "Integer"),
+            }[prefix]
+            what = {
+                "AC": "Alternate allele count",
+                "AN": "Total number of called alleles",
+                "AF": "Alternate allele frequency",
+                "nhomalt": "Number of homozygous-alternate diploid genotypes",
+            }[prefix]
             definitions[column] = (number, kind, f"{what}, {describe_group(rest, cohorts)}, adj")
         else:
             raise ValueError(f"no INFO definition for column {column}")

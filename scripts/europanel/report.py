@@ -123,13 +123,15 @@ def samples_by_cohort(manifests: list[dict], publication: Publication) -> dict[s
         xx, xy = groups.get("XX", 0), groups.get("XY", 0)
         by_sex[cohort] = {"XX": xx, "XY": xy, "NA": manifest["samples"] - xx - xy}
     population_table = pd.DataFrame.from_dict(
-        by_population, orient="index", columns=[*populations, WITHHELD_POPULATIONS])
+        by_population, orient="index", columns=[*populations, WITHHELD_POPULATIONS]
+    )
     if not population_table[WITHHELD_POPULATIONS].any():
         population_table = population_table.drop(columns=WITHHELD_POPULATIONS)
     return {
         "population": population_table.astype(int),
-        "sex": pd.DataFrame.from_dict(by_sex, orient="index", columns=["XX", "XY", "NA"])
-        .astype(int),
+        "sex": pd.DataFrame.from_dict(by_sex, orient="index", columns=["XX", "XY", "NA"]).astype(
+            int
+        ),
     }
 
 
@@ -141,7 +143,8 @@ def samples_by_population(publication: Publication) -> pd.DataFrame:
         total = publication.size(population)
         row = {
             sex: publication.size(f"{population}_{sex}")
-            if f"{population}_{sex}" in publication.shown else 0
+            if f"{population}_{sex}" in publication.shown
+            else 0
             for sex in SEXES
         }
         row[SEX_REST] = total - sum(row.values())
@@ -167,8 +170,9 @@ def read_stats(paths: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def site_fates(normalise_stats: list[str], count_stats: list[str],
-               publication: Publication) -> pd.DataFrame:
+def site_fates(
+    normalise_stats: list[str], count_stats: list[str], publication: Publication
+) -> pd.DataFrame:
     """Per published cohort: its records by type and by fate.
 
     `records` (after normalisation, in the cohort's chunks) are either counted, filtered
@@ -191,23 +195,27 @@ def site_fates(normalise_stats: list[str], count_stats: list[str],
         with np.errstate(divide="ignore", invalid="ignore"):
             table[f"{column}_pct"] = np.where(
                 table["window_input_lines"] > 0,
-                100.0 * table[f"window_{column}"] / table["window_input_lines"], 0.0)
+                100.0 * table[f"window_{column}"] / table["window_input_lines"],
+                0.0,
+            )
     return table
 
 
 # ---------------------------------------------------------------------------- cohorts
 
 
-def read_counts(bundle: Bundle, contig: str, start: int, end: int,
-                columns: list[str]) -> pd.DataFrame:
+def read_counts(
+    bundle: Bundle, contig: str, start: int, end: int, columns: list[str]
+) -> pd.DataFrame:
     """Some columns of a bundle's counts with start <= POS <= end on one contig (empty when
     it has none). Counts are sorted by POS, so Parquet statistics skip the other rows."""
     entry = bundle.manifest["counts"].get(contig)
     if entry is not None:
         path = bundle.folder / entry["file"]
         if set(columns) <= set(pq.read_schema(path).names):
-            return pq.read_table(path, columns=columns,
-                                 filters=[("pos", ">=", start), ("pos", "<=", end)]).to_pandas()
+            return pq.read_table(
+                path, columns=columns, filters=[("pos", ">=", start), ("pos", "<=", end)]
+            ).to_pandas()
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
@@ -220,8 +228,9 @@ class PairConcordance:
     b: str
     n: int = 0
     sums: np.ndarray = field(default_factory=lambda: np.zeros(5))  # x, y, xx, yy, xy
-    grid: np.ndarray = field(default_factory=lambda: np.zeros((AF_GRID + 1, AF_GRID + 1),
-                                                                dtype=np.int64))
+    grid: np.ndarray = field(
+        default_factory=lambda: np.zeros((AF_GRID + 1, AF_GRID + 1), dtype=np.int64)
+    )
 
     def add(self, x: np.ndarray, y: np.ndarray) -> None:
         self.n += len(x)
@@ -277,11 +286,20 @@ def called_sites(bundle: Bundle, contig: str, start: int, end: int) -> pd.DataFr
     columns = ["pos", "ref", "alt", "filtered", f"AC_adj_{c}", f"AN_adj_{c}", f"AN_raw_{c}"]
     table = read_counts(bundle, contig, start, end, columns)
     table = table[~table["filtered"].astype(bool)]
-    table = table.rename(columns={f"AC_adj_{c}": "ac", f"AN_adj_{c}": "an",
-                                  f"AN_raw_{c}": "an_raw"}).drop(columns="filtered")
+    table = table.rename(
+        columns={f"AC_adj_{c}": "ac", f"AN_adj_{c}": "an", f"AN_raw_{c}": "an_raw"}
+    ).drop(columns="filtered")
     # Typed even when empty, so windows without records merge like the others.
-    return table.astype({"pos": np.int64, "ref": str, "alt": str, "ac": np.int64,
-                         "an": np.int64, "an_raw": np.int64})
+    return table.astype(
+        {
+            "pos": np.int64,
+            "ref": str,
+            "alt": str,
+            "ac": np.int64,
+            "an": np.int64,
+            "an_raw": np.int64,
+        }
+    )
 
 
 def windows(lengths: dict[str, int], contigs: list[str]):
@@ -291,8 +309,9 @@ def windows(lengths: dict[str, int], contigs: list[str]):
             yield contig, start, min(start + WINDOW_BP - 1, lengths[contig])
 
 
-def cohort_tables(bundles: list[Bundle], contigs: list[str],
-                  publication: Publication) -> tuple[pd.DataFrame, list[PairConcordance]]:
+def cohort_tables(
+    bundles: list[Bundle], contigs: list[str], publication: Publication
+) -> tuple[pd.DataFrame, list[PairConcordance]]:
     """Ti/Tv and call rate per published cohort, and AF concordance per pair of them.
 
     Ti/Tv: SNVs the cohort called (PASS in its input) with adj AC > 0.
@@ -319,8 +338,9 @@ def cohort_tables(bundles: list[Bundle], contigs: list[str],
             stats.transitions += int(transition.sum())
             stats.transversions += int(snv.sum() - transition.sum())
             par = bundle.manifest["par"]
-            ploidy = PloidyMap({bare_name(k).upper(): [tuple(s) for s in v]
-                                for k, v in par.items()})
+            ploidy = PloidyMap(
+                {bare_name(k).upper(): [tuple(s) for s in v] for k, v in par.items()}
+            )
             classes = ploidy.classes(contig, table["pos"].to_numpy(dtype=np.int64))
             per_class = np.array(bundle.manifest["reference_an"][bundle.cohort], dtype=np.int64)
             expected = per_class[classes]
@@ -332,17 +352,19 @@ def cohort_tables(bundles: list[Bundle], contigs: list[str],
         for pair in pairs:
             both = sites[pair.a].merge(sites[pair.b], on=key, suffixes=("_a", "_b"))
             both = both[(both["an_a"] > 0) & (both["an_b"] > 0)]
-            pair.add((both["ac_a"] / both["an_a"]).to_numpy(dtype=np.float64),
-                     (both["ac_b"] / both["an_b"]).to_numpy(dtype=np.float64))
-    table = pd.DataFrame([q.row() for q in qc.values()],
-                         columns=list(CohortQC("").row())).set_index("cohort")
+            pair.add(
+                (both["ac_a"] / both["an_a"]).to_numpy(dtype=np.float64),
+                (both["ac_b"] / both["an_b"]).to_numpy(dtype=np.float64),
+            )
+    table = pd.DataFrame(
+        [q.row() for q in qc.values()], columns=list(CohortQC("").row())
+    ).set_index("cohort")
     return table, pairs
 
 
 def concordance_table(pairs: list[PairConcordance]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"cohort_a": p.a, "cohort_b": p.b, "shared_sites": p.n, "pearson_r": p.r}
-         for p in pairs],
+        [{"cohort_a": p.a, "cohort_b": p.b, "shared_sites": p.n, "pearson_r": p.r} for p in pairs],
         columns=["cohort_a", "cohort_b", "shared_sites", "pearson_r"],
     )
 
@@ -376,8 +398,9 @@ def iter_panel(parquet: str, columns: list[str]):
 
 def variant_types(ref: pd.Series, alt: pd.Series) -> np.ndarray:
     ref_len, alt_len = ref.str.len().to_numpy(), alt.str.len().to_numpy()
-    return np.where((ref_len == 1) & (alt_len == 1), "SNV",
-                    np.where(ref_len != alt_len, "indel", "other"))
+    return np.where(
+        (ref_len == 1) & (alt_len == 1), "SNV", np.where(ref_len != alt_len, "indel", "other")
+    )
 
 
 @dataclass
@@ -444,12 +467,14 @@ def panel_chromosomes(parquet: str) -> pd.DataFrame:
     """Records per chromosome: total, PASS, AC0 and by type, plus an `all` row."""
     parts = []
     for batch in iter_panel(parquet, ["CHROM", "REF", "ALT", "FILTER"]):
-        frame = pd.DataFrame({
-            "chromosome": batch["CHROM"].astype(str),
-            "records": 1,
-            "PASS": (batch["FILTER"] == "PASS").astype(int),
-            "AC0": (batch["FILTER"] == "AC0").astype(int),
-        })
+        frame = pd.DataFrame(
+            {
+                "chromosome": batch["CHROM"].astype(str),
+                "records": 1,
+                "PASS": (batch["FILTER"] == "PASS").astype(int),
+                "AC0": (batch["FILTER"] == "AC0").astype(int),
+            }
+        )
         kinds = variant_types(batch["REF"].astype(str), batch["ALT"].astype(str))
         for kind in VARIANT_TYPES:
             frame[kind] = (kinds == kind).astype(int)
@@ -496,8 +521,9 @@ def stacked_bars(ax, table: pd.DataFrame, title: str, ylabel: str) -> None:
         values = table[column].to_numpy(dtype=float)
         colour = "0.75" if column in (WITHHELD_POPULATIONS, SEX_REST, "NA") else COLOURS[k % 10]
         bars = ax.bar(positions, values, 0.7, bottom, label=column, color=colour)
-        ax.bar_label(bars, labels=[f"{int(v)}" if v else "" for v in values],
-                     label_type="center", fontsize=8)
+        ax.bar_label(
+            bars, labels=[f"{int(v)}" if v else "" for v in values], label_type="center", fontsize=8
+        )
         bottom += values
     ax.set_xticks(positions, table.index)
     ax.set_ylabel(ylabel)
@@ -512,15 +538,27 @@ def empty_panel(ax, title: str, text: str) -> None:
     ax.set_axis_off()
 
 
-def plot_samples(by_cohort: dict[str, pd.DataFrame], by_population: pd.DataFrame,
-                 publication: Publication, path: str) -> None:
+def plot_samples(
+    by_cohort: dict[str, pd.DataFrame],
+    by_population: pd.DataFrame,
+    publication: Publication,
+    path: str,
+) -> None:
     figure, axes = new_figure(1, 3, figsize=(15, 4.8))
     panels = (
-        (axes[0], by_cohort["population"], "Samples per cohort, by population",
-         "no published cohort"),
+        (
+            axes[0],
+            by_cohort["population"],
+            "Samples per cohort, by population",
+            "no published cohort",
+        ),
         (axes[1], by_cohort["sex"], "Samples per cohort, by sex", "no published cohort"),
-        (axes[2], by_population, "Samples per published population, by sex",
-         "no published population"),
+        (
+            axes[2],
+            by_population,
+            "Samples per published population, by sex",
+            "no published population",
+        ),
     )
     for ax, table, title, nothing in panels:
         if len(table):
@@ -534,7 +572,9 @@ def plot_samples(by_cohort: dict[str, pd.DataFrame], by_population: pd.DataFrame
         f"{total} samples in {len(publication.groups.cohorts)} cohorts{note}\n"
         f"{len(publication.withheld)} group(s) below min_group_size = "
         f"{publication.min_group_size} withheld (named in the summary table only; withheld "
-        "populations pooled in grey)", fontsize=11)
+        "populations pooled in grey)",
+        fontsize=11,
+    )
     save(figure, path)
 
 
@@ -545,23 +585,30 @@ def plot_sites(fates: pd.DataFrame, path: str) -> None:
             empty_panel(ax, "Sites", "no published cohort")
         save(figure, path)
         return
-    stacked_bars(axes[0], fates[list(VARIANT_TYPES)], "Counted records per cohort, by type",
-                 "records")
-    exact = fates[["counted", "filtered", "symbolic", "ref_mismatch"]].rename(columns={
-        "filtered": "filtered (FILTER failed)", "symbolic": "symbolic (not counted)",
-        "ref_mismatch": "REF mismatch (dropped)"})
+    stacked_bars(
+        axes[0], fates[list(VARIANT_TYPES)], "Counted records per cohort, by type", "records"
+    )
+    exact = fates[["counted", "filtered", "symbolic", "ref_mismatch"]].rename(
+        columns={
+            "filtered": "filtered (FILTER failed)",
+            "symbolic": "symbolic (not counted)",
+            "ref_mismatch": "REF mismatch (dropped)",
+        }
+    )
     grouped_bars(axes[1], exact, "Records per cohort, by fate", "records (log scale)", log=True)
-    rates = fates[["split_pct", "realigned_pct", "duplicates_pct"]].rename(columns={
-        "split_pct": "split (multiallelic)", "realigned_pct": "realigned (left-aligned)",
-        "duplicates_pct": "deduplicated (exact duplicates removed)"})
-    grouped_bars(axes[2], rates, "Normalisation, per cohort", "% of input lines",
-                 fmt="{:.2f}")
+    rates = fates[["split_pct", "realigned_pct", "duplicates_pct"]].rename(
+        columns={
+            "split_pct": "split (multiallelic)",
+            "realigned_pct": "realigned (left-aligned)",
+            "duplicates_pct": "deduplicated (exact duplicates removed)",
+        }
+    )
+    grouped_bars(axes[2], rates, "Normalisation, per cohort", "% of input lines", fmt="{:.2f}")
     figure.suptitle("Sites per cohort by type and by fate", fontsize=11)
     save(figure, path)
 
 
-def grouped_bars(ax, table: pd.DataFrame, title: str, ylabel: str, log=False,
-                 fmt="{:.0f}") -> None:
+def grouped_bars(ax, table: pd.DataFrame, title: str, ylabel: str, log=False, fmt="{:.0f}") -> None:
     """Bars of each column side by side per row, labelled with their values."""
     n = len(table.columns)
     width = 0.8 / max(n, 1)
@@ -587,26 +634,40 @@ def grouped_bars(ax, table: pd.DataFrame, title: str, ylabel: str, log=False,
 
 
 def below_legend(ax, entries: int) -> None:
-    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.07),
-              ncols=min(entries, 2))
+    ax.legend(
+        fontsize=8,
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.07),
+        ncols=min(entries, 2),
+    )
 
 
 def plot_concordance(pairs: list[PairConcordance], path: str) -> None:
     columns = min(max(len(pairs), 1), 4)
     rows = max(1, math.ceil(len(pairs) / columns))
-    figure, axes = new_figure(rows, columns, figsize=(max(4.4 * columns, 8), 4.2 * rows),
-                                squeeze=False)
-    cells = (np.arange(AF_GRID + 1) / AF_GRID)
-    for ax in axes.flat[len(pairs):]:
+    figure, axes = new_figure(
+        rows, columns, figsize=(max(4.4 * columns, 8), 4.2 * rows), squeeze=False
+    )
+    cells = np.arange(AF_GRID + 1) / AF_GRID
+    for ax in axes.flat[len(pairs) :]:
         ax.set_axis_off()
     if not pairs:
         empty_panel(axes[0, 0], "AF concordance", "fewer than two published cohorts")
     for ax, pair in zip(axes.flat, pairs):
         ix, iy = np.nonzero(pair.grid)
         if len(ix):
-            image = ax.hexbin(cells[ix], cells[iy], C=pair.grid[ix, iy], gridsize=25,
-                              reduce_C_function=np.sum, bins="log", cmap="viridis",
-                              extent=(0, 1, 0, 1), mincnt=1)
+            image = ax.hexbin(
+                cells[ix],
+                cells[iy],
+                C=pair.grid[ix, iy],
+                gridsize=25,
+                reduce_C_function=np.sum,
+                bins="log",
+                cmap="viridis",
+                extent=(0, 1, 0, 1),
+                mincnt=1,
+            )
             figure.colorbar(image, ax=ax, label="sites", shrink=0.8)
         ax.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, linestyle="--")
         ax.set_xlim(0, 1)
@@ -629,17 +690,28 @@ def plot_cohort_qc(table: pd.DataFrame, path: str) -> None:
         return
     positions = np.arange(len(table))
     bars = axes[0].bar(positions, table["ti_tv"].fillna(0), 0.6, color=COLOURS[0])
-    axes[0].bar_label(bars, labels=[f"{t:.2f}\n({n} SNVs)" for t, n in
-                                    zip(table["ti_tv"], table["snvs_ac_gt_0"])], fontsize=8)
+    axes[0].bar_label(
+        bars,
+        labels=[f"{t:.2f}\n({n} SNVs)" for t, n in zip(table["ti_tv"], table["snvs_ac_gt_0"])],
+        fontsize=8,
+    )
     axes[0].set_xticks(positions, table.index)
     axes[0].set_ylabel("transitions / transversions")
     axes[0].set_title("Ti/Tv per cohort (called SNVs with adj AC > 0)", fontsize=10)
     axes[0].margins(y=0.2)
-    rates = table[["call_rate", "adj_rate"]].rename(columns={
-        "call_rate": "call rate (AN_raw / expected AN)",
-        "adj_rate": "adj (AN_adj / expected AN)"})
-    grouped_bars(axes[1], rates, "Call rate per cohort, at its called sites", "fraction of alleles",
-                 fmt="{:.3f}")
+    rates = table[["call_rate", "adj_rate"]].rename(
+        columns={
+            "call_rate": "call rate (AN_raw / expected AN)",
+            "adj_rate": "adj (AN_adj / expected AN)",
+        }
+    )
+    grouped_bars(
+        axes[1],
+        rates,
+        "Call rate per cohort, at its called sites",
+        "fraction of alleles",
+        fmt="{:.3f}",
+    )
     axes[1].set_ylim(0, 1.1)
     figure.suptitle("Cohort QC: Ti/Tv and call rate", fontsize=11)
     save(figure, path)
@@ -654,8 +726,13 @@ def plot_sfs(spectra: PanelSpectra, path: str) -> None:
     totals = spectra.sfs.sum()
     shares = spectra.sfs / totals.where(totals > 0, 1)
     shares.columns = [f"{p} ({int(totals[p])} sites)" for p in spectra.populations]
-    grouped_bars(ax, shares, "Site frequency spectrum per published population",
-                 "share of the population's variant sites", fmt="{:.2f}")
+    grouped_bars(
+        ax,
+        shares,
+        "Site frequency spectrum per published population",
+        "share of the population's variant sites",
+        fmt="{:.2f}",
+    )
     ax.set_xlabel("alternate allele count in the population (adj)")
     save(figure, path)
 
@@ -672,16 +749,28 @@ def plot_af_distribution(spectra: PanelSpectra, path: str) -> None:
         for k, kind in enumerate(VARIANT_TYPES):
             values = table[kind].to_numpy(dtype=float)
             if values.any():
-                ax.bar(edges[:-1], values, widths, bottom=bottom, align="edge", label=kind,
-                       color=COLOURS[k], edgecolor="white", linewidth=0.4)
+                ax.bar(
+                    edges[:-1],
+                    values,
+                    widths,
+                    bottom=bottom,
+                    align="edge",
+                    label=kind,
+                    color=COLOURS[k],
+                    edgecolor="white",
+                    linewidth=0.4,
+                )
             bottom += values
         ax.set_xlabel(xlabel)
         ax.set_ylabel("PASS records")
         ax.legend(fontsize=8, frameon=False)
     axes[0].set_title("AF distribution of the published panel", fontsize=10)
     axes[1].set_title("AF distribution, log scale", fontsize=10)
-    figure.suptitle(f"{spectra.records} records: {passed} PASS, {spectra.ac0} AC0 "
-                    "(no AF: no high-quality carrier)", fontsize=11)
+    figure.suptitle(
+        f"{spectra.records} records: {passed} PASS, {spectra.ac0} AC0 "
+        "(no AF: no high-quality carrier)",
+        fontsize=11,
+    )
     save(figure, path)
 
 
@@ -696,15 +785,19 @@ def html_table(table: pd.DataFrame, index=True) -> str:
             return f"{value:,}"
         return html.escape(str(value))
 
-    head = ([html.escape(str(table.index.name or ""))] if index else []) + \
-        [html.escape(str(c)) for c in table.columns]
+    head = ([html.escape(str(table.index.name or ""))] if index else []) + [
+        html.escape(str(c)) for c in table.columns
+    ]
     rows = []
     for label, *values in table.itertuples(name=None):  # keeps each column's type
-        cells = ([f"<th>{html.escape(str(label))}</th>"] if index else []) + \
-            [f"<td>{cell(v)}</td>" for v in values]
+        cells = ([f"<th>{html.escape(str(label))}</th>"] if index else []) + [
+            f"<td>{cell(v)}</td>" for v in values
+        ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
-            "<tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        "<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
+        "<tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 STYLE = """
@@ -717,32 +810,61 @@ p.note { color: #555; font-size: 0.85em; max-width: 60em; }
 """
 
 
-def summary_html(panel_name: str, chromosomes: pd.DataFrame, totals: dict[str, int],
-                 samples: int, cohorts: pd.DataFrame, concordance: pd.DataFrame,
-                 publication: Publication, min_carriers: int) -> str:
+def summary_html(
+    panel_name: str,
+    chromosomes: pd.DataFrame,
+    totals: dict[str, int],
+    samples: int,
+    cohorts: pd.DataFrame,
+    concordance: pd.DataFrame,
+    publication: Publication,
+    min_carriers: int,
+) -> str:
     """The report's summary table (self-contained HTML)."""
     overall = chromosomes.loc["all"]
     panel = pd.DataFrame(
-        {"value": [samples, len(publication.groups.cohorts), int(overall["records"]),
-                   int(overall["PASS"]), int(overall["AC0"]),
-                   *(int(overall[k]) for k in VARIANT_TYPES),
-                   totals.get("sites", 0), totals.get("raw_ac0", 0)]},
-        index=pd.Index(["samples", "cohorts", "records", "PASS", "AC0 (adj AC 0)",
-                        "SNV records", "indel records", "other records",
-                        "sites in the merged inputs",
-                        "sites no sheet sample carries or only filtered (raw AC 0: not "
-                        "published)"], name=""),
+        {
+            "value": [
+                samples,
+                len(publication.groups.cohorts),
+                int(overall["records"]),
+                int(overall["PASS"]),
+                int(overall["AC0"]),
+                *(int(overall[k]) for k in VARIANT_TYPES),
+                totals.get("sites", 0),
+                totals.get("raw_ac0", 0),
+            ]
+        },
+        index=pd.Index(
+            [
+                "samples",
+                "cohorts",
+                "records",
+                "PASS",
+                "AC0 (adj AC 0)",
+                "SNV records",
+                "indel records",
+                "other records",
+                "sites in the merged inputs",
+                "sites no sheet sample carries or only filtered (raw AC 0: not published)",
+            ],
+            name="",
+        ),
     )
     if min_carriers > 0:
-        panel.loc[f"sites with fewer than {min_carriers} carriers (withheld)"] = \
-            totals.get("withheld_min_carriers", 0)
+        panel.loc[f"sites with fewer than {min_carriers} carriers (withheld)"] = totals.get(
+            "withheld_min_carriers", 0
+        )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(panel_name)}: QC summary</title><style>{STYLE}</style></head><body>",
         f"<h1>Panel {html.escape(panel_name)}: QC summary</h1>",
-        "<h2>Panel</h2>", html_table(panel),
-        "<h2>Records per chromosome</h2>", html_table(chromosomes),
-        "<h2>Per cohort</h2>", html_table(cohorts),
+        "<h2>Panel</h2>",
+        html_table(panel),
+        "<h2>Records per chromosome</h2>",
+        html_table(chromosomes),
+        "<h2>Per cohort</h2>",
+        html_table(cohorts),
         "<p class='note'>records: the cohort's records after normalisation; counted: PASS, "
         "not symbolic; filtered: failed the input's FILTER (not counted, listed in "
         "cohorts_filtered); Ti/Tv over called SNVs with adj AC &gt; 0; call rate: AN_raw / "
@@ -759,17 +881,23 @@ def summary_html(panel_name: str, chromosomes: pd.DataFrame, totals: dict[str, i
     return "\n".join(parts) + "\n"
 
 
-def cohort_summary(fates: pd.DataFrame | None, qc: pd.DataFrame,
-                   publication: Publication) -> pd.DataFrame:
+def cohort_summary(
+    fates: pd.DataFrame | None, qc: pd.DataFrame, publication: Publication
+) -> pd.DataFrame:
     """Per published cohort: samples, record fates (when known), Ti/Tv and call rates."""
     table = pd.DataFrame(index=pd.Index(publication.cohorts, name="cohort"))
     table["samples"] = [publication.size(c) for c in table.index]
     if fates is not None:
         fates = fates.reindex(table.index)
-        for column, label in (("records", "records"), ("counted", "counted"),
-                              ("filtered", "filtered"), ("symbolic", "symbolic"),
-                              ("ref_mismatch", "REF mismatch"), ("SNV", "SNV"),
-                              ("indel", "indel")):
+        for column, label in (
+            ("records", "records"),
+            ("counted", "counted"),
+            ("filtered", "filtered"),
+            ("symbolic", "symbolic"),
+            ("ref_mismatch", "REF mismatch"),
+            ("SNV", "SNV"),
+            ("indel", "indel"),
+        ):
             table[label] = fates[column].astype(int)
     qc = qc.reindex(table.index)
     table["Ti/Tv"] = qc["ti_tv"].astype(float)
@@ -798,10 +926,16 @@ def publication_of(bundles: list[Bundle], min_group_size: int) -> Publication:
 def write_samples(bundles: list[Bundle], min_group_size: int, figure: str) -> str:
     publication = publication_of(bundles, min_group_size)
     manifests = [b.manifest for b in bundles]
-    plot_samples(samples_by_cohort(manifests, publication), samples_by_population(publication),
-                 publication, figure)
-    return f"{sum(m['samples'] for m in manifests)} samples, {len(publication.withheld)} " \
-           "group(s) withheld"
+    plot_samples(
+        samples_by_cohort(manifests, publication),
+        samples_by_population(publication),
+        publication,
+        figure,
+    )
+    return (
+        f"{sum(m['samples'] for m in manifests)} samples, {len(publication.withheld)} "
+        "group(s) withheld"
+    )
 
 
 @dataclass(frozen=True)
@@ -814,25 +948,34 @@ class StatsFiles:
     chunks: list[str]
 
     def of(self, stage: str) -> list[str]:
-        return [f"{self.root}/{stage}/{c}/{k}.stats.json" for c in self.cohorts
-                for k in self.chunks]
+        return [
+            f"{self.root}/{stage}/{c}/{k}.stats.json" for c in self.cohorts for k in self.chunks
+        ]
 
     def merged(self) -> list[str]:
         return [f"{self.root}/merged/{k}.summary.json" for k in self.chunks]
 
 
-def write_sites(bundles: list[Bundle], min_group_size: int, stats: StatsFiles, figure: str,
-                table: str) -> str:
-    fates = site_fates(stats.of("normalised"), stats.of("counts"),
-                       publication_of(bundles, min_group_size))
+def write_sites(
+    bundles: list[Bundle], min_group_size: int, stats: StatsFiles, figure: str, table: str
+) -> str:
+    fates = site_fates(
+        stats.of("normalised"), stats.of("counts"), publication_of(bundles, min_group_size)
+    )
     write_table(fates, table)
     plot_sites(fates, figure)
     return f"{int(fates['records'].sum())} records in {len(fates)} published cohort(s)"
 
 
-def write_cohorts(bundles: list[Bundle], min_group_size: int, contigs: list[str],
-                  concordance_figure: str, concordance_tsv: str, qc_figure: str,
-                  qc_tsv: str) -> str:
+def write_cohorts(
+    bundles: list[Bundle],
+    min_group_size: int,
+    contigs: list[str],
+    concordance_figure: str,
+    concordance_tsv: str,
+    qc_figure: str,
+    qc_tsv: str,
+) -> str:
     qc, pairs = cohort_tables(bundles, contigs, publication_of(bundles, min_group_size))
     write_table(qc, qc_tsv)
     write_table(concordance_table(pairs), concordance_tsv, index=False)
@@ -841,26 +984,42 @@ def write_cohorts(bundles: list[Bundle], min_group_size: int, contigs: list[str]
     return "; ".join(f"{p.a}-{p.b} r={p.r:.3f} (n={p.n})" for p in pairs)
 
 
-def write_panel_figures(bundles: list[Bundle], min_group_size: int, panel: str,
-                        sfs_figure: str, af_figure: str) -> str:
+def write_panel_figures(
+    bundles: list[Bundle], min_group_size: int, panel: str, sfs_figure: str, af_figure: str
+) -> str:
     spectra = panel_spectra(panel, publication_of(bundles, min_group_size))
     plot_sfs(spectra, sfs_figure)
     plot_af_distribution(spectra, af_figure)
     return f"{spectra.records} records, SFS of {', '.join(spectra.populations) or 'no population'}"
 
 
-def write_summary(bundles: list[Bundle], min_group_size: int, min_carriers: int, panel: str,
-                  stats: StatsFiles, sites_tsv: str | None, cohort_tsv: str,
-                  concordance_tsv: str, output: str) -> str:
+def write_summary(
+    bundles: list[Bundle],
+    min_group_size: int,
+    min_carriers: int,
+    panel: str,
+    stats: StatsFiles,
+    sites_tsv: str | None,
+    cohort_tsv: str,
+    concordance_tsv: str,
+    output: str,
+) -> str:
     publication = publication_of(bundles, min_group_size)
     chromosomes = panel_chromosomes(panel)
     fates = read_table(sites_tsv) if sites_tsv else None
     cohorts = cohort_summary(fates, read_table(cohort_tsv), publication)
     concordance = pd.read_csv(concordance_tsv, sep="\t")
     name = Path(panel).name.removesuffix(".parquet").removesuffix(".sites")
-    text = summary_html(name, chromosomes, merge_totals(stats.merged()),
-                        sum(b.manifest["samples"] for b in bundles), cohorts, concordance,
-                        publication, min_carriers)
+    text = summary_html(
+        name,
+        chromosomes,
+        merge_totals(stats.merged()),
+        sum(b.manifest["samples"] for b in bundles),
+        cohorts,
+        concordance,
+        publication,
+        min_carriers,
+    )
     partial = f"{output}.partial"
     Path(partial).write_text(text)
     os.replace(partial, output)
@@ -871,8 +1030,13 @@ def write_summary(bundles: list[Bundle], min_group_size: int, min_carriers: int,
 REQUIRED = {
     "samples": ("samples_figure",),
     "sites": ("stats_root", "chunks", "sites_figure", "sites_table"),
-    "cohorts": ("contigs", "concordance_figure", "concordance_table", "cohort_figure",
-                "cohort_table"),
+    "cohorts": (
+        "contigs",
+        "concordance_figure",
+        "concordance_table",
+        "cohort_figure",
+        "cohort_table",
+    ),
     "panel": ("panel", "sfs_figure", "af_figure"),
     "summary": ("panel", "stats_root", "chunks", "cohort_table", "concordance_table", "summary"),
 }
@@ -880,8 +1044,9 @@ REQUIRED = {
 
 def run(args) -> str:
     """The `europanel qc-figures` subcommand: one step of the report; returns a log line."""
-    missing = [f"--{name.replace('_', '-')}" for name in REQUIRED[args.what]
-               if not getattr(args, name)]
+    missing = [
+        f"--{name.replace('_', '-')}" for name in REQUIRED[args.what] if not getattr(args, name)
+    ]
     if missing:
         raise InputError(f"qc-figures {args.what} needs {', '.join(missing)}")
     bundles = open_bundles(args.bundles)
@@ -892,9 +1057,25 @@ def run(args) -> str:
     if args.what == "sites":
         return write_sites(bundles, size, stats, args.sites_figure, args.sites_table)
     if args.what == "cohorts":
-        return write_cohorts(bundles, size, args.contigs, args.concordance_figure,
-                             args.concordance_table, args.cohort_figure, args.cohort_table)
+        return write_cohorts(
+            bundles,
+            size,
+            args.contigs,
+            args.concordance_figure,
+            args.concordance_table,
+            args.cohort_figure,
+            args.cohort_table,
+        )
     if args.what == "panel":
         return write_panel_figures(bundles, size, args.panel, args.sfs_figure, args.af_figure)
-    return write_summary(bundles, size, args.min_carriers, args.panel, stats, args.sites_table,
-                         args.cohort_table, args.concordance_table, args.summary)
+    return write_summary(
+        bundles,
+        size,
+        args.min_carriers,
+        args.panel,
+        stats,
+        args.sites_table,
+        args.cohort_table,
+        args.concordance_table,
+        args.summary,
+    )

@@ -56,8 +56,9 @@ def read_sheet(path: str) -> tuple[Sheet | None, list[str]]:
         return None, [f"{path}: is a directory; give the sheet's file path in the config"]
     except UnicodeDecodeError as error:
         line = text_line_of_offset(Path(path).read_bytes(), error.start)
-        return None, [f"{path} line {line}: not UTF-8 text; save the sheet as UTF-8 "
-                      "(tab-separated text)"]
+        return None, [
+            f"{path} line {line}: not UTF-8 text; save the sheet as UTF-8 (tab-separated text)"
+        ]
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not numbered:
         return None, [f"{path}: the sheet is empty; it needs a header line and one row per entry"]
@@ -66,12 +67,14 @@ def read_sheet(path: str) -> tuple[Sheet | None, list[str]]:
     problems = []
     duplicated = sorted({c for c in columns if columns.count(c) > 1 and c})
     if duplicated:
-        problems.append(f"{path} line {numbered[0][0]}: column(s) {', '.join(duplicated)} "
-                        "appear more than once; keep one of each")
+        problems.append(
+            f"{path} line {numbered[0][0]}: column(s) {', '.join(duplicated)} "
+            "appear more than once; keep one of each"
+        )
     values, lines = [], []
     for number, line in rows:
         fields = [field.strip() for field in line.split("\t")]
-        extra = fields[len(columns):]
+        extra = fields[len(columns) :]
         if any(extra):
             problems.append(
                 f"{path} line {number}: {len(fields)} tab-separated fields but the header has "
@@ -103,8 +106,9 @@ def has_columns(sheet: Sheet, required: list[str]) -> bool:
     return all(column in sheet.frame.columns for column in required)
 
 
-def missing_columns_problem(sheet: Sheet, required: list[str], what: str,
-                            optional: tuple[str, ...] = ()) -> list[str]:
+def missing_columns_problem(
+    sheet: Sheet, required: list[str], what: str, optional: tuple[str, ...] = ()
+) -> list[str]:
     """The sheet lacks required columns: say which, and what was found instead."""
     missing = [c for c in required if c not in sheet.frame.columns]
     if not missing:
@@ -285,8 +289,9 @@ def load_sample_sheet(path: str, cohort_labels: list[str]) -> SampleSheet:
 
 def cohort_sheet_problems(sheet: Sheet) -> list[str]:
     """Every problem of the cohorts sheet, each with its file and line and the fix."""
-    problems = missing_columns_problem(sheet, COHORT_COLUMNS[:2], "the cohorts sheet",
-                                       optional=("callable",))
+    problems = missing_columns_problem(
+        sheet, COHORT_COLUMNS[:2], "the cohorts sheet", optional=("callable",)
+    )
     if problems:
         return problems
     frame = with_callable_column(sheet.frame)

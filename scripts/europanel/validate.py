@@ -83,8 +83,10 @@ def existence_problems(path: str, what: str, listed_in: str) -> list[str]:
         return []
     if Path(path).exists():
         return [f"{path}: is not a file; give the {what}'s file path in {listed_in}"]
-    return [f"{path}: {what} not found; fix the path in {listed_in} (relative paths are "
-            "relative to the directory snakemake runs in)"]
+    return [
+        f"{path}: {what} not found; fix the path in {listed_in} (relative paths are "
+        "relative to the directory snakemake runs in)"
+    ]
 
 
 def compression_problems(path: str) -> list[str]:
@@ -97,37 +99,48 @@ def compression_problems(path: str) -> list[str]:
         tail = handle.read()
     if head.startswith(BCF_MAGIC):
         fixed = path.removesuffix(".bcf") + ".compressed.bcf"
-        return [f"{path}: an uncompressed BCF, which cannot be indexed; compress it: "
-                f"`bcftools view -Ob -o {fixed} {path} && bcftools index {fixed}` and list "
-                f"{fixed} in the cohorts sheet"]
+        return [
+            f"{path}: an uncompressed BCF, which cannot be indexed; compress it: "
+            f"`bcftools view -Ob -o {fixed} {path} && bcftools index {fixed}` and list "
+            f"{fixed} in the cohorts sheet"
+        ]
     if head.startswith(b"##fileformat=VCF"):
-        return [f"{path}: a plain-text VCF, not bgzipped; compress and index it: "
-                f"{compress_command(path, f'cat {path}')}"]
+        return [
+            f"{path}: a plain-text VCF, not bgzipped; compress and index it: "
+            f"{compress_command(path, f'cat {path}')}"
+        ]
     if not head.startswith(GZIP_MAGIC):
-        return [f"{path}: neither a bgzipped VCF nor a BCF; give the cohort's VCF/BCF "
-                "(bgzipped, with a .tbi or .csi index)"]
+        return [
+            f"{path}: neither a bgzipped VCF nor a BCF; give the cohort's VCF/BCF "
+            "(bgzipped, with a .tbi or .csi index)"
+        ]
     if not is_bgzf_header(head):
-        return [f"{path}: compressed with gzip, not bgzip, so it cannot be indexed; recompress "
-                f"and index it: {compress_command(path, f'zcat {path}')}"]
+        return [
+            f"{path}: compressed with gzip, not bgzip, so it cannot be indexed; recompress "
+            f"and index it: {compress_command(path, f'zcat {path}')}"
+        ]
     if tail != BGZF_EOF:
-        return [f"{path}: truncated (no BGZF end-of-file block), e.g. an interrupted copy or "
-                "download; copy it again from the source (compare checksums) or re-create it"]
+        return [
+            f"{path}: truncated (no BGZF end-of-file block), e.g. an interrupted copy or "
+            "download; copy it again from the source (compare checksums) or re-create it"
+        ]
     return []
 
 
 def compress_command(path: str, decompress: str) -> str:
     """The command that bgzips and indexes `path` (and where the result is to be listed)."""
     if not path.endswith(".gz"):
-        return (f"`bgzip {path} && bcftools index -t {path}.gz` and list {path}.gz in the "
-                "cohorts sheet")
-    return (f"`{decompress} | bgzip > {path}.bgz && mv {path}.bgz {path} && "
-            f"bcftools index -t {path}`")
+        return (
+            f"`bgzip {path} && bcftools index -t {path}.gz` and list {path}.gz in the cohorts sheet"
+        )
+    return (
+        f"`{decompress} | bgzip > {path}.bgz && mv {path}.bgz {path} && bcftools index -t {path}`"
+    )
 
 
 def is_bgzf_header(head: bytes) -> bool:
     """gzip with the FEXTRA flag and the `BC` subfield: a BGZF block (SAM/BAM spec, §4.1)."""
-    return (len(head) >= 18 and head[:4] == b"\x1f\x8b\x08\x04"
-            and head[12:14] == b"BC")
+    return len(head) >= 18 and head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"
 
 
 def read_header(path: str) -> tuple[VcfHeader | None, list[str]]:
@@ -136,8 +149,10 @@ def read_header(path: str) -> tuple[VcfHeader | None, list[str]]:
         with quiet_htslib():
             vcf = pysam.VariantFile(path, drop_samples=True)
     except (OSError, ValueError):
-        return None, [f"{path}: no VCF/BCF header could be read; check that it is a bgzipped "
-                      f"VCF or a BCF (`bcftools view -h {path}`)"]
+        return None, [
+            f"{path}: no VCF/BCF header could be read; check that it is a bgzipped "
+            f"VCF or a BCF (`bcftools view -h {path}`)"
+        ]
     with vcf:
         header = vcf.header
         contigs = {name: header.contigs[name].length for name in header.contigs}
@@ -145,8 +160,9 @@ def read_header(path: str) -> tuple[VcfHeader | None, list[str]]:
         try:
             with quiet_htslib():
                 for record in vcf:
-                    first_records.append((record.chrom, record.pos,
-                                          tuple(record.alts or ()), "END" in record.info))
+                    first_records.append(
+                        (record.chrom, record.pos, tuple(record.alts or ()), "END" in record.info)
+                    )
                     if len(first_records) == PEEK_RECORDS:
                         break
         except (OSError, ValueError) as error:
@@ -155,8 +171,10 @@ def read_header(path: str) -> tuple[VcfHeader | None, list[str]]:
 
 
 def unreadable_record(path: str, records_read: int, error: Exception) -> str:
-    return (f"{path}: record {records_read + 1} cannot be parsed ({error}); check the file "
-            f"with `bcftools view {path} > /dev/null`, and re-create it")
+    return (
+        f"{path}: record {records_read + 1} cannot be parsed ({error}); check the file "
+        f"with `bcftools view {path} > /dev/null`, and re-create it"
+    )
 
 
 def index_path(path: str) -> str | None:
@@ -182,13 +200,17 @@ def index_problems(path: str) -> list[str]:
     if disorder is not None:
         stem = path.removesuffix(".gz").removesuffix(".vcf").removesuffix(".bcf")
         fixed = f"{stem}.sorted.{'bcf' if is_bcf else 'vcf.gz'}"
-        return [f"{path}: not sorted ({disorder}) and has no index; sort and index it: "
-                f"`bcftools sort -O{'b' if is_bcf else 'z'} -o {fixed} {path} && "
-                f"bcftools index {'' if is_bcf else '-t '}{fixed}` and list {fixed} in the "
-                "cohorts sheet"]
+        return [
+            f"{path}: not sorted ({disorder}) and has no index; sort and index it: "
+            f"`bcftools sort -O{'b' if is_bcf else 'z'} -o {fixed} {path} && "
+            f"bcftools index {'' if is_bcf else '-t '}{fixed}` and list {fixed} in the "
+            "cohorts sheet"
+        ]
     command = f"bcftools index {path}" if is_bcf else f"bcftools index -t {path}"
-    return [f"{path}: no index ({path}.tbi or .csi); index it: `{command}` (if bcftools reports "
-            f"unsorted positions, sort it first with `bcftools sort`)"]
+    return [
+        f"{path}: no index ({path}.tbi or .csi); index it: `{command}` (if bcftools reports "
+        f"unsorted positions, sort it first with `bcftools sort`)"
+    ]
 
 
 class UnreadableRecord(Exception):
@@ -215,8 +237,10 @@ def first_disorder(path: str) -> str | None:
             if previous is not None and record.chrom != previous[0]:
                 finished.add(previous[0])
                 if record.chrom in finished:
-                    return (f"{record.chrom}:{record.pos} comes after {previous[0]} although "
-                            f"{record.chrom} came before it")
+                    return (
+                        f"{record.chrom}:{record.pos} comes after {previous[0]} although "
+                        f"{record.chrom} came before it"
+                    )
             elif previous is not None and record.pos < previous[1]:
                 return f"{record.chrom}:{record.pos} comes after {previous[0]}:{previous[1]}"
             previous = (record.chrom, record.pos)
@@ -226,27 +250,33 @@ def first_disorder(path: str) -> str | None:
 # --- the header against the reference, the sheets and the config ----------------------
 
 
-def contig_problems(path: str, header: VcfHeader, reference: dict[str, int],
-                    fasta: str) -> list[str]:
+def contig_problems(
+    path: str, header: VcfHeader, reference: dict[str, int], fasta: str
+) -> list[str]:
     """`##contig` lengths must be the FASTA's (names may differ by the `chr` prefix)."""
     harmonised = {name: harmonised_name(name, set(reference)) for name in header.contigs}
     different = [
         f"{name} {length:,} vs {harmonised[name]} {reference[harmonised[name]]:,}"
         for name, length in header.contigs.items()
-        if harmonised[name] is not None and length is not None
+        if harmonised[name] is not None
+        and length is not None
         and length != reference[harmonised[name]]
     ]
     if different:
-        return [f"{path}: ##contig lengths differ from {fasta}.fai ({shown(different)} bp), so "
-                f"the input was called against another genome build; give a VCF called "
-                f"against {fasta}, or set reference.fasta to the FASTA it was called against"]
+        return [
+            f"{path}: ##contig lengths differ from {fasta}.fai ({shown(different)} bp), so "
+            f"the input was called against another genome build; give a VCF called "
+            f"against {fasta}, or set reference.fasta to the FASTA it was called against"
+        ]
     record_contigs = {chrom for chrom, _, _, _ in header.first_records}
     names = sorted(set(header.contigs) | record_contigs)
     if names and all(harmonised_name(name, set(reference)) is None for name in names):
-        return [f"{path}: none of its contigs ({shown(names)}) is in {fasta} "
-                f"({shown(list(reference))}), even ignoring a `chr` prefix; rename them to the "
-                "reference's names with `bcftools annotate --rename-chrs`, or set "
-                "reference.fasta to the FASTA it was called against"]
+        return [
+            f"{path}: none of its contigs ({shown(names)}) is in {fasta} "
+            f"({shown(list(reference))}), even ignoring a `chr` prefix; rename them to the "
+            "reference's names with `bcftools annotate --rename-chrs`, or set "
+            "reference.fasta to the FASTA it was called against"
+        ]
     return []
 
 
@@ -256,9 +286,11 @@ def gvcf_problems(path: str, header: VcfHeader) -> list[str]:
     for chrom, pos, alts, has_end in header.first_records:
         symbolic_only = all(alt in REFERENCE_BLOCK_ALLELES for alt in alts)
         if "<NON_REF>" in alts or (has_end and symbolic_only):
-            return [f"{path}: a gVCF (<NON_REF> alleles or END reference blocks, e.g. at "
-                    f"{chrom}:{pos}); joint-genotype the cohort's gVCFs first (e.g. GATK "
-                    "GenotypeGVCFs or GLnexus) and list the resulting VCF in the cohorts sheet"]
+            return [
+                f"{path}: a gVCF (<NON_REF> alleles or END reference blocks, e.g. at "
+                f"{chrom}:{pos}); joint-genotype the cohort's gVCFs first (e.g. GATK "
+                "GenotypeGVCFs or GLnexus) and list the resulting VCF in the cohorts sheet"
+            ]
     return []
 
 
@@ -270,10 +302,15 @@ def sample_problems(path: str, header: VcfHeader, cohort: str, sheet: Sheet) -> 
     if not missing:
         return []
     names = [f"{sheet.frame.at[row, 'sample']} (line {sheet.lines[row]})" for row in missing]
-    has = (f"it has {len(in_vcf)} samples, e.g. {shown(sorted(in_vcf))}" if in_vcf
-           else "it has no sample columns (a sites-only VCF?)")
-    return [f"{path}: {len(missing)} sample(s) of cohort {cohort} in {sheet.path} are not in "
-            f"this file: {shown(names)}; {has}; fix the IDs in the sheet or remove those rows"]
+    has = (
+        f"it has {len(in_vcf)} samples, e.g. {shown(sorted(in_vcf))}"
+        if in_vcf
+        else "it has no sample columns (a sites-only VCF?)"
+    )
+    return [
+        f"{path}: {len(missing)} sample(s) of cohort {cohort} in {sheet.path} are not in "
+        f"this file: {shown(names)}; {has}; fix the IDs in the sheet or remove those rows"
+    ]
 
 
 def format_problems(path: str, header: VcfHeader, genotype_qc: dict) -> list[str]:
@@ -300,16 +337,25 @@ def format_problems(path: str, header: VcfHeader, genotype_qc: dict) -> list[str
 def criteria_needing(field: str, genotype_qc: dict) -> list[str]:
     """The enabled genotype-QC criteria that read FORMAT `field` (as the counting core says)."""
     return [
-        name for name, value in genotype_qc.items()
-        if value is not None and field in GenotypeQC(
+        name
+        for name, value in genotype_qc.items()
+        if value is not None
+        and field
+        in GenotypeQC(
             **{other: (value if other == name else None) for other in genotype_qc}
         ).needed_fields()
     ]
 
 
-def input_problems(path: str, reference: dict[str, int] | None, fasta: str,
-                   cohort: str, samples: Sheet | None, genotype_qc: dict,
-                   cohorts_sheet: str) -> list[str]:
+def input_problems(
+    path: str,
+    reference: dict[str, int] | None,
+    fasta: str,
+    cohort: str,
+    samples: Sheet | None,
+    genotype_qc: dict,
+    cohorts_sheet: str,
+) -> list[str]:
     """Every check of one input file: stop at the first a later check depends on."""
     problems = existence_problems(path, "input VCF/BCF", cohorts_sheet)
     if problems:
@@ -338,17 +384,22 @@ def reference_problems(config: dict) -> tuple[dict[str, int] | None, list[str]]:
     if problems:
         return None, problems
     if not Path(f"{fasta}.fai").is_file():
-        return None, [f"{fasta}: no FASTA index ({fasta}.fai); index it: `samtools faidx "
-                      f"{fasta}` (or `python -c \"import pysam; pysam.faidx('{fasta}')\"`)"]
+        return None, [
+            f"{fasta}: no FASTA index ({fasta}.fai); index it: `samtools faidx "
+            f"{fasta}` (or `python -c \"import pysam; pysam.faidx('{fasta}')\"`)"
+        ]
     try:
         reference = read_fai(fasta)
     except (ValueError, OSError) as error:
-        return None, [f"{fasta}.fai: not a FASTA index ({error}); rebuild it: "
-                      f"`samtools faidx {fasta}`"]
+        return None, [
+            f"{fasta}.fai: not a FASTA index ({error}); rebuild it: `samtools faidx {fasta}`"
+        ]
     unknown = [c for c in config["contigs"] or [] if c not in reference]
     if unknown:
-        problems.append(f"config contigs: {shown(unknown)} not in {fasta} (its contigs: "
-                        f"{shown(list(reference))}); use the reference's names")
+        problems.append(
+            f"config contigs: {shown(unknown)} not in {fasta} (its contigs: "
+            f"{shown(list(reference))}); use the reference's names"
+        )
     return reference, problems
 
 
@@ -364,10 +415,16 @@ def bed_problems(path: str, what: str, listed_in: str) -> list[str]:
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
             fields = line.rstrip("\r\n").split("\t")
-            if (len(fields) < 3 or not fields[1].isdigit() or not fields[2].isdigit()
-                    or int(fields[1]) > int(fields[2])):
-                return [f"{path} line {number}: not a BED line (contig, start, end separated "
-                        "by tabs, start <= end); fix the file"]
+            if (
+                len(fields) < 3
+                or not fields[1].isdigit()
+                or not fields[2].isdigit()
+                or int(fields[1]) > int(fields[2])
+            ):
+                return [
+                    f"{path} line {number}: not a BED line (contig, start, end separated "
+                    "by tabs, start <= end); fix the file"
+                ]
     return []
 
 
@@ -415,8 +472,15 @@ def validate_inputs(config: dict) -> list[str]:
         problems += bed_problems(callable_bed, "callable BED", cohorts.path)
     for cohort, vcf in zip(cohorts.frame["cohort"], cohorts.frame["vcf"]):
         if vcf:
-            problems += input_problems(vcf, reference, config["reference"]["fasta"], cohort,
-                                       samples, config["genotype_qc"], cohorts.path)
+            problems += input_problems(
+                vcf,
+                reference,
+                config["reference"]["fasta"],
+                cohort,
+                samples,
+                config["genotype_qc"],
+                cohorts.path,
+            )
     return problems
 
 
@@ -427,8 +491,10 @@ def config_schema_problems(config: dict, schema: dict, source: str) -> list[str]
     problems = []
     for error in sorted(Draft202012Validator(schema).iter_errors(config), key=str):
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        problems.append(f"{source}: {key}: {error.message}; set it as the configuration "
-                        "table in README.md describes")
+        problems.append(
+            f"{source}: {key}: {error.message}; set it as the configuration "
+            "table in README.md describes"
+        )
     return problems
 
 
