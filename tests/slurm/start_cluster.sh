@@ -11,12 +11,14 @@
 # instance, slurm.conf and slurmdbd.conf, state, logs and PID files, on ports that do not
 # clash with a system installation (override with EUROPANEL_SLURM_PORT_BASE, default 16800:
 # slurmctld +17, slurmd +18, slurmdbd +19, MariaDB +6). Clients find the cluster through
-# SLURM_CONF=DIR/slurm.conf (also written to DIR/env).
+# SLURM_CONF=DIR/slurm.conf (also written to DIR/env); /etc/slurm/slurm.conf links to it
+# while the cluster runs, for the srun inside each job (see below), so an existing
+# /etc/slurm/slurm.conf means a real installation and this script refuses to start.
 #
 # The last line printed on success is `SLURM_CLUSTER_DIR=DIR`. Exit status 2: SLURM cannot
 # be started on this machine (not root, no apt-get, packages unavailable); 1: a daemon did
-# not come up (the tails of its logs are printed and whatever started is stopped).
-# Details and pitfalls: docs of the test in tests/test_slurm.py.
+# not come up (the tails of its logs are printed and whatever started is stopped; set
+# EUROPANEL_SLURM_KEEP=1 to keep DIR for inspection).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,16 +59,7 @@ if [ ${#need[@]} -gt 0 ]; then
   say "installed: $(dpkg-query -W -f='${Package} ${Version}  ' slurmctld munge slurmdbd mariadb-server)"
 fi
 
-# --- the cluster directory -------------------------------------------------------------
-DIR=${1:-$(mktemp -d /tmp/europanel-slurm.XXXXXX)}
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
-chmod 755 "$DIR"     # MariaDB runs as mysql and must reach its directories
-runuser -u mysql -- test -x "$DIR" \
-  || cannot "$DIR is not reachable by the mysql user (a parent directory is private)"
-mkdir -p "$DIR"/{munge,mysql,mysql-run,ctld,slurmd,pids}
-chown mysql:mysql "$DIR/mysql" "$DIR/mysql-run"
-
+# --- checks before anything is created ----------------------------------------------
 for port in $CTLD_PORT $SLURMD_PORT $DBD_PORT $DB_PORT; do
   if (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null; then
     cannot "port $port is in use (an earlier cluster still running? set EUROPANEL_SLURM_PORT_BASE)"
@@ -82,7 +75,17 @@ if [ -L $SYSTEM_CONF ] && [[ $(readlink $SYSTEM_CONF) == /tmp/europanel-slurm.* 
   rm -f $SYSTEM_CONF
 fi
 [ -e $SYSTEM_CONF ] || [ -L $SYSTEM_CONF ] \
-  && cannot "$SYSTEM_CONF exists (a real SLURM installation?); it would be used by srun inside the jobs"
+  && cannot "$SYSTEM_CONF exists (a real SLURM installation?); srun inside the jobs would use it"
+
+# --- the cluster directory -------------------------------------------------------------
+DIR=${1:-$(mktemp -d /tmp/europanel-slurm.XXXXXX)}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+chmod 755 "$DIR"     # MariaDB runs as mysql and must reach its directories
+runuser -u mysql -- test -x "$DIR" \
+  || cannot "$DIR is not reachable by the mysql user (a parent directory is private)"
+mkdir -p "$DIR"/{munge,mysql,mysql-run,ctld,slurmd,pids}
+chown mysql:mysql "$DIR/mysql" "$DIR/mysql-run"
 
 diagnose() {
   status=$?
@@ -106,13 +109,16 @@ start() {
   echo $! > "$DIR/pids/$name.pid"
 }
 
-# wait_for WHAT SECONDS COMMAND...: poll until COMMAND succeeds.
+# wait_for WHAT SECONDS COMMAND...: poll until COMMAND succeeds; status 99 means give up
+# (the daemon died).
 wait_for() {
-  local what=$1 limit=$2; shift 2
+  local what=$1 limit=$2 status; shift 2
   local deadline=$(($(date +%s) + limit))
   until "$@" > /dev/null 2>&1; do
-    if [ "$(date +%s)" -ge $deadline ]; then
-      echo "start_cluster: timed out (${limit}s) waiting for $what; the check says:" >&2
+    status=$?
+    if [ $status = 99 ] || [ "$(date +%s)" -ge $deadline ]; then
+      [ $status = 99 ] || echo "start_cluster: timed out (${limit}s) waiting for $what" >&2
+      echo "start_cluster: no '$what'; the check says:" >&2
       "$@" >&2 || true
       return 1
     fi
@@ -121,16 +127,30 @@ wait_for() {
   say "$what"
 }
 
-alive() { local pid; pid=$(cat "$DIR/pids/$1.pid"); kill -0 "$pid" 2>/dev/null || { echo "start_cluster: $1 died" >&2; return 1; }; }
+alive() {
+  kill -0 "$(cat "$DIR/pids/$1.pid")" 2>/dev/null || { echo "start_cluster: $1 died" >&2; return 99; }
+}
+# The checks wait_for polls.
+munge_works() { munge --socket="$MUNGE_SOCKET" -n | unmunge --socket="$MUNGE_SOCKET"; }
+db_answers() { alive mariadbd && mariadb --no-defaults --socket="$DB_SOCKET" -u root -e "SELECT 1"; }
+dbd_answers() { alive slurmdbd && sacctmgr -n list cluster; }
+registered() { alive slurmctld && sacctmgr -n -P list cluster format=cluster | grep -x "$CLUSTER"; }
+node_idle() { alive slurmd && sinfo -h -n "$NODE" -p "$PARTITION" -o %t | grep -x idle; }
+account_usable() {
+  sacctmgr -n -P show assoc where user=root account="$ACCOUNT" format=account | grep -x "$ACCOUNT"
+}
 
 # --- munge: a private key and socket ---------------------------------------------------
 MUNGE_SOCKET=$DIR/munge/munge.socket
 mungekey --create --keyfile="$DIR/munge/munge.key" 2>/dev/null \
   || dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1024 count=1 status=none
 chmod 600 "$DIR/munge/munge.key"
-start munged munged --foreground --force --num-threads=10 --key-file="$DIR/munge/munge.key" --socket="$MUNGE_SOCKET" \
-  --pid-file="$DIR/munge/munged.pid" --log-file="$DIR/munge/munged.log" --seed-file="$DIR/munge/munged.seed"
-wait_for "munged: credentials work" 15 bash -c "munge --socket='$MUNGE_SOCKET' -n | unmunge --socket='$MUNGE_SOCKET'"
+# Run as root with a root-owned key (the packaged /etc/munge/munge.key belongs to munge,
+# which a root munged refuses).
+start munged munged --foreground --num-threads=10 --key-file="$DIR/munge/munge.key" \
+  --socket="$MUNGE_SOCKET" --pid-file="$DIR/munge/munged.pid" \
+  --log-file="$DIR/munge/munged.log" --seed-file="$DIR/munge/munged.seed"
+wait_for "munged: credentials work" 15 munge_works
 
 # --- MariaDB: a private instance for slurmdbd ------------------------------------------
 DB_SOCKET=$DIR/mysql-run/mysqld.sock
@@ -139,7 +159,7 @@ mariadb-install-db --no-defaults --user=mysql --datadir="$DIR/mysql" \
 start mariadbd mariadbd --no-defaults --user=mysql --datadir="$DIR/mysql" --socket="$DB_SOCKET" \
   --pid-file="$DIR/mysql-run/mariadb.pid" --log-error="$DIR/mysql-run/mariadb.log" \
   --bind-address=127.0.0.1 --port=$DB_PORT --skip-name-resolve --innodb-buffer-pool-size=64M
-wait_for "mariadbd: accepting connections" 60 mariadb --no-defaults --socket="$DB_SOCKET" -u root -e "SELECT 1"
+wait_for "mariadbd: accepting connections" 60 db_answers
 mariadb --no-defaults --socket="$DB_SOCKET" -u root -e "
   CREATE DATABASE slurm_acct_db;
   CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm';
@@ -213,19 +233,16 @@ ln -s "$SLURM_CONF" $SYSTEM_CONF
 
 # --- SLURM daemons ---------------------------------------------------------------------
 start slurmdbd slurmdbd -D
-wait_for "slurmdbd: answering" 60 bash -c "kill -0 $(cat "$DIR/pids/slurmdbd.pid") && sacctmgr -n list cluster"
+wait_for "slurmdbd: answering" 60 dbd_answers
 start slurmctld slurmctld -D -i -f "$SLURM_CONF"
-wait_for "slurmctld: cluster $CLUSTER registered in the accounting database" 60 \
-  bash -c "kill -0 $(cat "$DIR/pids/slurmctld.pid") && sacctmgr -n -P list cluster format=cluster | grep -qx $CLUSTER"
+wait_for "slurmctld: cluster $CLUSTER registered in the accounting database" 60 registered
 start slurmd slurmd -D -f "$SLURM_CONF"
-wait_for "slurmd: node $NODE idle in partition $PARTITION" 60 \
-  bash -c "kill -0 $(cat "$DIR/pids/slurmd.pid") && sinfo -h -n $NODE -p $PARTITION -o %t | grep -qx idle"
+wait_for "slurmd: node $NODE idle in partition $PARTITION" 60 node_idle
 
 # The account snakemake submits with (the plugin checks it exists).
 sacctmgr -i add account "$ACCOUNT" Description="europanel CI" Organization=europanel > /dev/null
 sacctmgr -i add user root Account="$ACCOUNT" > /dev/null
-wait_for "account $ACCOUNT usable by root" 30 \
-  bash -c "sacctmgr -n -P show assoc where user=root account=$ACCOUNT format=account | grep -qx $ACCOUNT"
+wait_for "account $ACCOUNT usable by root" 30 account_usable
 for daemon in munged mariadbd slurmdbd slurmctld slurmd; do alive $daemon; done
 
 say "cluster $CLUSTER up: node $NODE ($CPUS CPUs, $MEM_MB MB), partition $PARTITION, account $ACCOUNT"
