@@ -189,22 +189,21 @@ def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
 
 
 def cmd_publish(args) -> None:
-    import pandas as pd
-
     from europanel.merge import PanelGroups
-    from europanel.publish import concat_records, write_panel
+    from europanel.publish import write_panel
 
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
-    records = concat_records([pd.read_parquet(p) for p in args.chunks])
     header = {
         "reference": first["reference_fasta"],
         "build": first["reference_build"],
         "extra": provenance_lines(bundles, args.config_digest),
     }
-    write_panel(records, args.vcf, args.parquet, first["contigs"], header, panel.cohorts)
-    print(f"published {len(records)} records to {args.vcf}", file=sys.stderr)
+    records = write_panel(
+        args.chunks, args.vcf, args.parquet, first["contigs"], header, panel.cohorts
+    )
+    print(f"published {records} records to {args.vcf}", file=sys.stderr)
 
 
 # QC report (europanel.report; matplotlib is imported only by this subcommand).

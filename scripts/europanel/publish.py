@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pysam
+from pysam.libcbgzf import BGZFile
 
 from europanel import __version__
 
@@ -155,34 +157,48 @@ def vcf_lines(records: pd.DataFrame, definitions: dict) -> list[str]:
     return lines
 
 
+def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
+    """One schema for every chunk: a field that is empty in one chunk keeps its type."""
+    kinds = {"Integer": pa.int64(), "Float": pa.float64(), "String": pa.string()}
+    fixed = {
+        "CHROM": pa.string(),
+        "POS": pa.int64(),
+        "REF": pa.string(),
+        "ALT": pa.string(),
+        "FILTER": pa.string(),
+    }
+    return pa.schema([(c, fixed[c] if c in fixed else kinds[definitions[c][1]]) for c in columns])
+
+
 def write_panel(
-    records: pd.DataFrame,
+    chunk_tables: list[str],
     vcf_gz: str,
     parquet: str,
     contig_lengths: dict[str, int],
     panel: dict,
     cohorts: list[str],
-) -> None:
-    """Write the bgzipped, indexed VCF and the Parquet table; each appears only when complete."""
-    definitions = info_definitions(list(records.columns), cohorts)
-    text = Path(f"{vcf_gz}.partial.vcf")
-    with open(text, "w") as out:
-        out.write("\n".join(header_lines(panel, definitions, contig_lengths)) + "\n")
-        for start in range(0, len(records), 100_000):
-            lines = vcf_lines(records.iloc[start : start + 100_000], definitions)
+) -> int:
+    """Stream the merged chunks (in genome order) into the bgzipped, indexed VCF and the
+    Parquet table. Memory is one chunk's records; each file appears only when complete."""
+    columns = pq.read_schema(chunk_tables[0]).names
+    definitions = info_definitions(columns, cohorts)
+    schema = arrow_schema(columns, definitions)
+    partial_gz, partial_parquet = f"{vcf_gz}.partial.gz", f"{parquet}.partial"
+    records = 0
+    with (
+        BGZFile(partial_gz, "wb") as vcf,
+        pq.ParquetWriter(partial_parquet, schema) as table_writer,
+    ):
+        vcf.write(("\n".join(header_lines(panel, definitions, contig_lengths)) + "\n").encode())
+        for path in chunk_tables:
+            table = pq.read_table(path).select(columns).cast(schema)
+            table_writer.write_table(table)
+            lines = vcf_lines(table.to_pandas(), definitions)
             if lines:
-                out.write("\n".join(lines) + "\n")
-    partial_gz = f"{vcf_gz}.partial.gz"
-    pysam.tabix_compress(str(text), partial_gz, force=True)
-    text.unlink()
+                vcf.write(("\n".join(lines) + "\n").encode())
+            records += len(lines)
     pysam.tabix_index(partial_gz, preset="vcf", force=True)
     os.replace(f"{partial_gz}.tbi", f"{vcf_gz}.tbi")
     os.replace(partial_gz, vcf_gz)
-    partial_parquet = f"{parquet}.partial"
-    records.to_parquet(partial_parquet, index=False)
     os.replace(partial_parquet, parquet)
-
-
-def concat_records(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Chunks are written in genome order, so concatenation keeps the panel sorted."""
-    return pd.concat(parts, ignore_index=True)
+    return records
