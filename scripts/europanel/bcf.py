@@ -49,16 +49,16 @@ class BcfFormatError(ValueError):
     """The file is not a BCF this reader understands (it names the file and the problem)."""
 
 
-def inflate_bgzf(path: str):
+def inflate_bgzf(path: str, read_size: int = READ_SIZE):
     """Yield the decompressed contents of a BGZF file as lists of its blocks, a few MB at a time."""
     with open(path, "rb") as handle:
         pending = b""
         while True:
-            more = handle.read(READ_SIZE)
+            more = handle.read(read_size)
             data = pending + more
             pieces, offset = [], 0
             while offset + 18 <= len(data):
-                if data[offset:offset + 4] != b"\x1f\x8b\x08\x04":
+                if data[offset : offset + 4] != b"\x1f\x8b\x08\x04":
                     raise BcfFormatError(f"{path}: not BGZF-compressed at byte {offset}")
                 xlen = struct.unpack_from("<H", data, offset + 10)[0]
                 end = offset + bgzf_block_size(data, offset, xlen, path)
@@ -66,7 +66,7 @@ def inflate_bgzf(path: str):
                     break
                 isize = struct.unpack_from("<I", data, end - 4)[0]
                 if isize:
-                    pieces.append(_inflate(data[offset + 12 + xlen:end - 8], -15, isize))
+                    pieces.append(_inflate(data[offset + 12 + xlen : end - 8], -15, isize))
                 offset = end
             pending = data[offset:]
             if pieces:
@@ -114,7 +114,7 @@ class RecordBlock:
 
 def read_header(path: str) -> str:
     """The BCF's header text (VCF header lines)."""
-    stream = inflate_bgzf(path)
+    stream = inflate_bgzf(path, read_size=1 << 16)  # the header is in the first blocks
     buffer = b""
     for pieces in stream:
         buffer = b"".join([buffer, *pieces])
@@ -139,10 +139,14 @@ def header_dictionaries(text: str) -> tuple[dict[str, int], dict[str, int], list
         if line.startswith("#CHROM"):
             samples = line.split("\t")[9:]
             continue
-        for kind, table in (("FILTER", strings), ("INFO", strings), ("FORMAT", strings),
-                            ("contig", contigs)):
+        for kind, table in (
+            ("FILTER", strings),
+            ("INFO", strings),
+            ("FORMAT", strings),
+            ("contig", contigs),
+        ):
             if line.startswith(f"##{kind}=<"):
-                attributes = dict(header_attributes(line[len(kind) + 4:-1]))
+                attributes = dict(header_attributes(line[len(kind) + 4 : -1]))
                 name = attributes.get("ID")
                 if name is None:
                     continue
@@ -250,7 +254,10 @@ class BcfReader:
             has = np.flatnonzero(n_allele > k)
             after, (data, length) = skip_typed(raw, cursor[has])
             if k < 2:
-                starts_k, lengths_k = np.zeros(len(starts), np.int64), np.zeros(len(starts), np.int64)
+                starts_k, lengths_k = (
+                    np.zeros(len(starts), np.int64),
+                    np.zeros(len(starts), np.int64),
+                )
                 starts_k[has], lengths_k[has] = data, length
                 alleles.append(allele_strings(raw, starts_k, lengths_k))
             cursor[has] = after
@@ -273,8 +280,9 @@ class BcfReader:
             first[rows] = read_ints(raw, data[rows], VALUE_DTYPES[code])
         return (count > 1) | ((count == 1) & (first != self.pass_id))
 
-    def _format_fields(self, buffer: bytes, raw: np.ndarray, indiv: np.ndarray,
-                       n_fmt: np.ndarray) -> dict[str, list[FieldPiece]]:
+    def _format_fields(
+        self, buffer: bytes, raw: np.ndarray, indiv: np.ndarray, n_fmt: np.ndarray
+    ) -> dict[str, list[FieldPiece]]:
         """The wanted FORMAT fields, in pieces of records that store them alike.
 
         Records whose per-sample part has the same layout (fields, types and
@@ -309,16 +317,17 @@ class BcfReader:
         for rows in same_rows(signature):
             sig = signature[rows[0]]
             width = int(sig[0])
-            copy = np.frombuffer(b"".join([view[s:s + width] for s in indiv[rows].tolist()]),
-                                 dtype=np.uint8).reshape(len(rows), width)
+            copy = np.frombuffer(
+                b"".join([view[s : s + width] for s in indiv[rows].tolist()]), dtype=np.uint8
+            ).reshape(len(rows), width)
             for k in range(len(layout)):
-                key, kind, count, offset = (int(x) for x in sig[1 + 4 * k:5 + 4 * k])
+                key, kind, count, offset = (int(x) for x in sig[1 + 4 * k : 5 + 4 * k])
                 name = next((f for f, i in self.field_ids.items() if i == key), None)
                 if name is None or kind not in VALUE_DTYPES:
                     continue  # not wanted, absent from these records, or a string field
                 dtype = VALUE_DTYPES[kind]
                 nbytes = n_samples * count * dtype.itemsize
-                values = copy[:, offset:offset + nbytes].view(dtype)
+                values = copy[:, offset : offset + nbytes].view(dtype)
                 found[name].append(FieldPiece(rows, values.reshape(len(rows), n_samples, count)))
         return found
 
@@ -330,13 +339,21 @@ def join_blocks(parts: list[RecordBlock]) -> RecordBlock:
     import pyarrow as pa
 
     first_row = np.cumsum([0] + [len(p) for p in parts[:-1]])
-    fields = {name: [FieldPiece(piece.rows + row, piece.values)
-                     for part, row in zip(parts, first_row) for piece in part.fields[name]]
-              for name in parts[0].fields}
+    fields = {
+        name: [
+            FieldPiece(piece.rows + row, piece.values)
+            for part, row in zip(parts, first_row)
+            for piece in part.fields[name]
+        ]
+        for name in parts[0].fields
+    }
     return RecordBlock(
         *(np.concatenate([getattr(p, a) for p in parts]) for a in ("chrom", "pos", "n_allele")),
-        pa.concat_arrays([p.ref for p in parts]), pa.concat_arrays([p.alt for p in parts]),
-        np.concatenate([p.filtered for p in parts]), fields)
+        pa.concat_arrays([p.ref for p in parts]),
+        pa.concat_arrays([p.alt for p in parts]),
+        np.concatenate([p.filtered for p in parts]),
+        fields,
+    )
 
 
 def same_rows(table: np.ndarray) -> list[np.ndarray]:
@@ -386,5 +403,6 @@ def allele_strings(raw: np.ndarray, data: np.ndarray, length: np.ndarray):
     chars = raw[index]
     if (chars >= 128).any():
         raise BcfFormatError("an allele has a byte outside ASCII")
-    return pa.LargeStringArray.from_buffers(len(data), pa.py_buffer(offsets),
-                                            pa.py_buffer(chars.tobytes()))
+    return pa.LargeStringArray.from_buffers(
+        len(data), pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())
+    )

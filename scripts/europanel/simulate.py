@@ -38,9 +38,22 @@ from pathlib import Path
 import numpy as np
 
 COUNTRIES = ("NL", "IT", "FI", "ES", "DE", "PL", "SE", "FR", "PT", "EE", "HU", "GR", "DK", "CZ")
-ANCESTRY = {"NL": "NWE", "DE": "NWE", "FR": "NWE", "IT": "SEU", "ES": "SEU", "PT": "SEU",
-            "GR": "SEU", "FI": "FIN", "PL": "EEU", "EE": "EEU", "HU": "EEU", "CZ": "EEU",
-            "SE": "NEU", "DK": "NEU"}
+ANCESTRY = {
+    "NL": "NWE",
+    "DE": "NWE",
+    "FR": "NWE",
+    "IT": "SEU",
+    "ES": "SEU",
+    "PT": "SEU",
+    "GR": "SEU",
+    "FI": "FIN",
+    "PL": "EEU",
+    "EE": "EEU",
+    "HU": "EEU",
+    "CZ": "EEU",
+    "SE": "NEU",
+    "DK": "NEU",
+}
 NE, MU, RHO = 10_000, 1.25e-8, 1e-8
 OLDEST_SPLIT, YOUNGEST_SPLIT, MIGRATION = 2_000, 1_000, 5e-5
 MIGRANT_FRACTION = 0.05
@@ -51,7 +64,8 @@ SITE_BLOCK = 2_000  # sites formatted at a time
 
 
 def demography(countries: list[str]):
-    """Countries splitting one by one off the first country's lineage, 2,000-1,000 generations ago."""
+    """Countries splitting one by one off the first country's lineage,
+    2,000 to 1,000 generations ago."""
     import msprime
 
     model = msprime.Demography()
@@ -61,7 +75,9 @@ def demography(countries: list[str]):
     if len(countries) > 1:
         model.set_symmetric_migration_rate(countries, MIGRATION)
         for k, country in enumerate(countries[1:], 1):
-            t = OLDEST_SPLIT - (OLDEST_SPLIT - YOUNGEST_SPLIT) * (k - 1) / max(1, len(countries) - 2)
+            t = OLDEST_SPLIT - (OLDEST_SPLIT - YOUNGEST_SPLIT) * (k - 1) / max(
+                1, len(countries) - 2
+            )
             model.add_population_split(time=t, derived=[country], ancestral=countries[0])
         model.sort_events()
     return model
@@ -76,8 +92,15 @@ def sample_plan(countries: list[str], n_samples: int, rng) -> list[dict]:
         origins += [countries[(c + 1) % len(countries)]] * n_migrants
         sexes = rng.choice(["XX", "XY"], size=n_samples)
         for i, (origin, sex) in enumerate(zip(origins, sexes), 1):
-            plan.append({"sample": f"{cohort}{i:05d}", "cohort": cohort, "deme": origin,
-                         "population": ANCESTRY.get(origin, f"G{origin}"), "sex": str(sex)})
+            plan.append(
+                {
+                    "sample": f"{cohort}{i:05d}",
+                    "cohort": cohort,
+                    "deme": origin,
+                    "population": ANCESTRY.get(origin, f"G{origin}"),
+                    "sex": str(sex),
+                }
+            )
     return plan
 
 
@@ -94,7 +117,7 @@ def write_fasta(path: Path, contig: str, sequence: bytes) -> None:
     with open(path, "wb") as out:
         out.write(f">{contig}\n".encode())
         for start in range(0, len(sequence), 60):
-            out.write(sequence[start:start + 60] + b"\n")
+            out.write(sequence[start : start + 60] + b"\n")
     pysam.faidx(str(path))
 
 
@@ -107,9 +130,13 @@ def genotype_table() -> tuple[list[str], int]:
     d = MAX_DEPTH + 1
     ref, alt = np.meshgrid(np.arange(d), np.arange(d), indexing="ij")
     e = READ_ERROR
-    loglik = np.stack([ref * math.log10(1 - e) + alt * math.log10(e),
-                       (ref + alt) * math.log10(0.5),
-                       ref * math.log10(e) + alt * math.log10(1 - e)])
+    loglik = np.stack(
+        [
+            ref * math.log10(1 - e) + alt * math.log10(e),
+            (ref + alt) * math.log10(0.5),
+            ref * math.log10(e) + alt * math.log10(1 - e),
+        ]
+    )
     pl = -10 * (loglik - loglik.max(axis=0))
     entries = []
     for g, gt in enumerate(("0/0", "0/1", "1/1")):
@@ -139,14 +166,16 @@ class RowFormatter:
         starts = ends - lengths
         index = np.arange(ends[-1]) + np.repeat(self.offsets[flat] - starts, lengths)
         out = self.data[index]
-        row_ends = ends[codes.shape[1] - 1::codes.shape[1]]
+        row_ends = ends[codes.shape[1] - 1 :: codes.shape[1]]
         out[row_ends - 1] = ord("\n")
         buffer = out.tobytes()
         row_starts = np.concatenate([[0], row_ends[:-1]])
         return [buffer[s:e] for s, e in zip(row_starts.tolist(), row_ends.tolist())]
 
 
-def site_alleles(positions: np.ndarray, reference: bytes, rng) -> tuple[list[str], list[str], np.ndarray]:
+def site_alleles(
+    positions: np.ndarray, reference: bytes, rng
+) -> tuple[list[str], list[str], np.ndarray]:
     """REF and ALT (comma-joined when multiallelic) of each site; which sites are multiallelic.
 
     Indels are planted where the next site is far enough away, at random
@@ -165,7 +194,7 @@ def site_alleles(positions: np.ndarray, reference: bytes, rng) -> tuple[list[str
         if kind[i] < INDEL_FRACTION and gap[i] > MAX_INDEL + 2 and pos > 2:
             size = int(rng.integers(1, MAX_INDEL + 1))
             if rng.random() < 0.5:
-                ref = reference[pos - 1:pos + size].decode()
+                ref = reference[pos - 1 : pos + size].decode()
                 alt = ref[0]
             else:
                 ref = base
@@ -229,10 +258,14 @@ def cohort_vcf(job: dict) -> dict:
                 site = start + i
                 body = rows[i]
                 if multi[site]:
-                    body = multiallelic_row(first[i], second[i], ad_ref[i], ad_alt[i],
-                                            missing[i], entries, codes[i])
-                lines.append(f"{job['contig']}\t{positions[site]}\t.\t{refs[site]}\t"
-                             f"{alts[site]}\t50\tPASS\t.\tGT:AD:DP:GQ\t".encode() + body)
+                    body = multiallelic_row(
+                        first[i], second[i], ad_ref[i], ad_alt[i], missing[i], entries, codes[i]
+                    )
+                lines.append(
+                    f"{job['contig']}\t{positions[site]}\t.\t{refs[site]}\t"
+                    f"{alts[site]}\t50\tPASS\t.\tGT:AD:DP:GQ\t".encode()
+                    + body
+                )
             out.write(b"".join(lines))
             written += len(lines)
     import pysam
@@ -268,8 +301,9 @@ def vcf_header(contig: str, length: int, reference: str, samples: list[str]) -> 
         '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
         '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
         '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">',
-        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                   *samples]),
+        "\t".join(
+            ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -283,8 +317,9 @@ class bgzip_writer:
     def __enter__(self):
         if shutil.which("bgzip"):
             self.file = open(self.path, "wb")
-            self.process = subprocess.Popen(["bgzip", "-c", "-@", str(self.threads)],
-                                            stdin=subprocess.PIPE, stdout=self.file)
+            self.process = subprocess.Popen(
+                ["bgzip", "-c", "-@", str(self.threads)], stdin=subprocess.PIPE, stdout=self.file
+            )
             return self.process.stdin
         import pysam
 
@@ -300,9 +335,18 @@ class bgzip_writer:
         self.file.close()
 
 
-def simulate(outdir: Path, n_cohorts: int = 5, n_samples: int = 400, length: int = 20_000_000,
-             seed: int = 1, contig: str = "chr20", chunk_size: int = 5_000_000,
-             block_size: int = 10_000, threads: int = 2, log=print) -> dict:
+def simulate(
+    outdir: Path,
+    n_cohorts: int = 5,
+    n_samples: int = 400,
+    length: int = 20_000_000,
+    seed: int = 1,
+    contig: str = "chr20",
+    chunk_size: int = 5_000_000,
+    block_size: int = 10_000,
+    threads: int = 2,
+    log=print,
+) -> dict:
     """Write the dataset (see the module docstring); returns what was made."""
     import msprime
 
@@ -320,13 +364,18 @@ def simulate(outdir: Path, n_cohorts: int = 5, n_samples: int = 400, length: int
     write_fasta(fasta, contig, reference)
 
     demes = {c: sum(p["deme"] == c for p in plan) for c in countries}
-    ts = msprime.sim_ancestry(samples={c: n for c, n in demes.items() if n},
-                              demography=demography(countries), sequence_length=length,
-                              recombination_rate=RHO, random_seed=seed)
-    ts = msprime.sim_mutations(ts, rate=MU, model=msprime.BinaryMutationModel(),
-                               random_seed=seed)
-    log(f"simulated {ts.num_sites} sites, {ts.num_samples} haplotypes "
-        f"({time.monotonic() - started:.0f} s)")
+    ts = msprime.sim_ancestry(
+        samples={c: n for c, n in demes.items() if n},
+        demography=demography(countries),
+        sequence_length=length,
+        recombination_rate=RHO,
+        random_seed=seed,
+    )
+    ts = msprime.sim_mutations(ts, rate=MU, model=msprime.BinaryMutationModel(), random_seed=seed)
+    log(
+        f"simulated {ts.num_sites} sites, {ts.num_samples} haplotypes "
+        f"({time.monotonic() - started:.0f} s)"
+    )
 
     # Haplotype columns of each sample: individuals of each deme in order of the plan.
     individuals = {c: [] for c in countries}
@@ -342,13 +391,14 @@ def simulate(outdir: Path, n_cohorts: int = 5, n_samples: int = 400, length: int
         columns.append(nodes[ind].tolist())
 
     # Sites: 1-based positions, away from the contig ends (room for indels and REF context).
-    positions = (ts.tables.sites.position.astype(np.int64) + 1)
+    positions = ts.tables.sites.position.astype(np.int64) + 1
     keep = (positions > 10) & (positions < length - 20)
     work = outdir / "tmp"
     work.mkdir(exist_ok=True)
     haps_path = work / "haplotypes.npy"
-    haps = np.lib.format.open_memmap(haps_path, mode="w+", dtype=np.int8,
-                                     shape=(int(keep.sum()), ts.num_samples))
+    haps = np.lib.format.open_memmap(
+        haps_path, mode="w+", dtype=np.int8, shape=(int(keep.sum()), ts.num_samples)
+    )
     row = 0
     for variant, kept in zip(ts.variants(copy=False), keep):
         if kept:
@@ -359,21 +409,31 @@ def simulate(outdir: Path, n_cohorts: int = 5, n_samples: int = 400, length: int
     positions = positions[keep]
     refs, alts, multi = site_alleles(positions, reference, np.random.default_rng([seed, 3]))
     np.save(work / "positions.npy", positions)
-    (work / "sites.json").write_text(json.dumps({"ref": refs, "alt": alts,
-                                                 "multi": multi.tolist()}))
+    (work / "sites.json").write_text(
+        json.dumps({"ref": refs, "alt": alts, "multi": multi.tolist()})
+    )
     log(f"site table written ({time.monotonic() - started:.0f} s)")
 
     jobs = []
     for c, cohort in enumerate(countries):
         rows = [i for i, p in enumerate(plan) if p["cohort"] == cohort]
-        jobs.append({
-            "index": c, "cohort": cohort, "seed": seed, "contig": contig, "length": length,
-            "reference": str(fasta.resolve()), "haplotypes": str(haps_path),
-            "positions": str(work / "positions.npy"), "sites": str(work / "sites.json"),
-            "columns": [h for i in rows for h in columns[i]],
-            "samples": [plan[i]["sample"] for i in rows],
-            "vcf": str(outdir / "vcf" / f"{cohort}.vcf.gz"), "threads": 1,
-        })
+        jobs.append(
+            {
+                "index": c,
+                "cohort": cohort,
+                "seed": seed,
+                "contig": contig,
+                "length": length,
+                "reference": str(fasta.resolve()),
+                "haplotypes": str(haps_path),
+                "positions": str(work / "positions.npy"),
+                "sites": str(work / "sites.json"),
+                "columns": [h for i in rows for h in columns[i]],
+                "samples": [plan[i]["sample"] for i in rows],
+                "vcf": str(outdir / "vcf" / f"{cohort}.vcf.gz"),
+                "threads": 1,
+            }
+        )
     with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:
         results = list(pool.map(cohort_vcf, jobs))
     shutil.rmtree(work)
@@ -381,22 +441,37 @@ def simulate(outdir: Path, n_cohorts: int = 5, n_samples: int = 400, length: int
 
     write_sheets(outdir, countries, plan, contig, chunk_size, block_size)
     summary = {
-        "cohorts": countries, "samples_per_cohort": n_samples, "length": length,
-        "contig": contig, "seed": seed, "sites_simulated": int(len(positions)),
+        "cohorts": countries,
+        "samples_per_cohort": n_samples,
+        "length": length,
+        "contig": contig,
+        "seed": seed,
+        "sites_simulated": int(len(positions)),
         "indels": int(sum(len(r) != len(a) for r, a in zip(refs, alts) if "," not in a)),
         "multiallelic": int(multi.sum()),
         "records_per_cohort": {r["cohort"]: r["records"] for r in results},
         "genotypes": int(sum(r["records"] for r in results) * n_samples),
-        "demography": {"Ne": NE, "mu": MU, "r": RHO, "splits_generations":
-                       [OLDEST_SPLIT, YOUNGEST_SPLIT], "migration": MIGRATION},
+        "demography": {
+            "Ne": NE,
+            "mu": MU,
+            "r": RHO,
+            "splits_generations": [OLDEST_SPLIT, YOUNGEST_SPLIT],
+            "migration": MIGRATION,
+        },
         "seconds": round(time.monotonic() - started, 1),
     }
     (outdir / "simulation.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
 
-def write_sheets(outdir: Path, countries: list[str], plan: list[dict], contig: str,
-                 chunk_size: int, block_size: int) -> None:
+def write_sheets(
+    outdir: Path,
+    countries: list[str],
+    plan: list[dict],
+    contig: str,
+    chunk_size: int,
+    block_size: int,
+) -> None:
     """Sheets and config with paths relative to `outdir` (run snakemake with --directory there)."""
     with open(outdir / "cohorts.tsv", "w") as out:
         out.write("cohort\tvcf\tcallable\n")
@@ -441,11 +516,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chunk-size", type=int, default=5_000_000)
     parser.add_argument("--block-size", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                        help="cohort VCFs written in parallel")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="cohort VCFs written in parallel",
+    )
 
 
 def run(args) -> None:
-    summary = simulate(args.outdir, args.cohorts, args.samples, args.length, args.seed,
-                       args.contig, args.chunk_size, args.block_size, args.threads)
+    summary = simulate(
+        args.outdir,
+        args.cohorts,
+        args.samples,
+        args.length,
+        args.seed,
+        args.contig,
+        args.chunk_size,
+        args.block_size,
+        args.threads,
+    )
     print(json.dumps(summary, indent=1))
