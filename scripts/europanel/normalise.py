@@ -202,12 +202,14 @@ def normalise_chunk(
             )
         )
         finished = tmp / "chunk.bcf"
+        # Uncompressed (still BGZF-framed, indexable): a temp file read once by count;
+        # compressing it at level 6 was most of this job's time (docs/BENCHMARKS.md).
         run_bcftools(
             bcftools.view,
             "--no-version",
             "-t",
             chunk.region,
-            "-Ob",
+            "-Ou",
             "-o",
             str(finished),
             "--write-index",
