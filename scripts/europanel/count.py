@@ -14,7 +14,8 @@ few vectorised passes and no Python loop over samples, groups or records:
    `NWE` `XX` samples, say);
 4. AC, AN, nhomalt, nhemi and ncarrier are fixed integer combinations of the
    class counts (CLASS_STATS), and each group is a sum of cells: two small
-   integer matrix products. Exact: no floating point anywhere.
+   integer matrix products. Counts are exact integers; only the allele balance
+   is a float64 ratio, AD(alt) / DP, compared as DESIGN §4 states it.
 
 Genotype encoding of a block (`alleles`, int8, variants x samples x 2):
 allele index 0/1, MISSING (-1) for `.`, and HAPLOID_END (-2) in the second slot
@@ -88,7 +89,7 @@ class Block:
     """Dense FORMAT arrays of a block of records (variants x samples)."""
 
     alleles: np.ndarray  # int8 (v, s, 2)
-    dp: np.ndarray  # int32 (v, s), negative where missing (INT32_MISSING, or a narrower sentinel)
+    dp: np.ndarray  # int32 or int16 (v, s), negative where missing (INT32_MISSING, or narrower)
     gq: np.ndarray  # int32 (v, s)
     ad_ref: np.ndarray  # int32 (v, s)
     ad_alt: np.ndarray  # int32 (v, s)
@@ -108,10 +109,37 @@ class Block:
             ploidy_class=np.zeros(n_variants, dtype=np.int8),
         )
 
+    @classmethod
+    def allocate(cls, n_variants: int, n_samples: int, ints=np.int32) -> Block:
+        """A block with room for `n_variants` records, its values not yet set (fill_block sets
+        every value of the rows it fills; no page is touched before then).
+
+        `ints` may be int16 when the BCF stores DP, GQ and AD in 8 or 16 bits (counting
+        takes any negative value as missing, so narrower sentinels work as they are).
+        """
+
+        def ints_array():
+            return np.empty((n_variants, n_samples), dtype=ints)
+
+        return cls(
+            np.empty((n_variants, n_samples, 2), dtype=np.int8),
+            ints_array(),
+            ints_array(),
+            ints_array(),
+            ints_array(),
+            np.zeros(n_variants, dtype=np.int8),
+        )
+
     def rows(self, rows) -> Block:
         """The block's records `rows` (a slice gives views, an index array copies)."""
-        return Block(self.alleles[rows], self.dp[rows], self.gq[rows], self.ad_ref[rows],
-                     self.ad_alt[rows], self.ploidy_class[rows])
+        return Block(
+            self.alleles[rows],
+            self.dp[rows],
+            self.gq[rows],
+            self.ad_ref[rows],
+            self.ad_alt[rows],
+            self.ploidy_class[rows],
+        )
 
 
 def expected_ploidy(sexes: np.ndarray) -> np.ndarray:
@@ -152,7 +180,8 @@ CLASS_TABLES = {ploidy: class_table(ploidy) for ploidy in (0, 1, 2)}
 
 
 def genotype_classes(alleles: np.ndarray, ploidy: np.ndarray) -> np.ndarray:
-    """Class of each genotype (variants x samples, uint8) given each sample's expected ploidy (s,)."""
+    """Class of each genotype (variants x samples, uint8) given each sample's expected
+    ploidy (s,)."""
     pairs = np.ascontiguousarray(alleles).view("<u2")[..., 0]
     values = np.unique(ploidy)
     if len(values) == 1:
@@ -221,8 +250,9 @@ def count_block(
     histogram = np.zeros((n_variants, len(cells), 2, N_CLASSES), dtype=np.int64)
     step = max(1, PASS_GENOTYPES // max(1, n_samples))
     # Histogram index of (row within the pass, cell) for code 0; a genotype adds its code.
-    base = (np.arange(step)[:, None] * (len(cells) * n_codes)
-            + cell_of_sample.reshape(1, -1) * n_codes)
+    base = (
+        np.arange(step)[:, None] * (len(cells) * n_codes) + cell_of_sample.reshape(1, -1) * n_codes
+    )
     for ploidy_class in np.unique(block.ploidy_class):
         ploidy = ploidy_by_class[ploidy_class]  # per sample
         rows = np.flatnonzero(block.ploidy_class == ploidy_class)
@@ -231,7 +261,7 @@ def count_block(
             if contiguous:
                 selected = slice(rows[0] + start, rows[0] + min(start + step, len(rows)))
             else:
-                selected = rows[start:start + step]
+                selected = rows[start : start + step]
             part = block.rows(selected)
             n = len(part.dp)
             classes = genotype_classes(part.alleles, ploidy)
@@ -320,11 +350,13 @@ def record_total(bcf: str) -> int:
 
 
 def fill_block(block: Block, records) -> None:
-    """Copy the FORMAT fields of a `europanel.bcf.RecordBlock` into the first rows of `block`.
+    """Set every value of the first `len(records)` rows of `block` from a
+    `europanel.bcf.RecordBlock`.
 
-    Values are converted from how the BCF stores them (int8/int16/int32 with
-    that width's missing and vector-end sentinels) to the block's encoding.
-    A record without a field gets missing values for it.
+    GT becomes the block's allele codes; DP, GQ and AD are widened to int32
+    from how the BCF stores them (int8/int16/int32), their missing and
+    vector-end sentinels staying negative. A record without a field gets
+    missing values for it.
     """
     n = len(records)
     fill_alleles(block.alleles[:n], records.fields.get("GT", []))
@@ -335,10 +367,11 @@ def fill_block(block: Block, records) -> None:
 
 
 def copy_ints(target: np.ndarray, values: np.ndarray) -> None:
-    """Stored integers into an int32 array. htslib's sentinels (missing, vector end) are
-    negative in every width and stay negative: counting takes any negative value as missing."""
+    """Stored integers into the block's (wider or equal) integers. htslib's sentinels (missing,
+    vector end) are negative in every width and stay negative: counting takes any negative
+    value as missing."""
     if values.dtype.kind == "f":  # a FORMAT field declared Float
-        target[...] = INT32_MISSING
+        target[...] = np.iinfo(target.dtype).min
         known = np.isfinite(values)
         target[known] = values[known]
     else:
@@ -365,23 +398,25 @@ def fill_alleles(target: np.ndarray, pieces) -> None:
         if negative.any():
             vector_end = np.iinfo(stored.dtype).min + 1
             alleles[negative] = np.where(stored[negative] == vector_end, HAPLOID_END, MISSING)
-        target[rows, :, :alleles.shape[2]] = alleles
+        target[rows, :, : alleles.shape[2]] = alleles
         if alleles.shape[2] == 1:  # every sample of the record is haploid
             target[rows, :, 1] = HAPLOID_END
 
 
 def fill_ints(target: np.ndarray, pieces, index: int) -> None:
-    """Value `index` of each sample's vector (e.g. AD's alt depth) into `target` (records x samples)."""
+    """Value `index` of each sample's vector (e.g. AD's alt depth) into `target`
+    (records x samples)."""
+    missing = np.iinfo(target.dtype).min
     if not pieces or sum(len(p.rows) for p in pieces) < len(target):
-        target[...] = INT32_MISSING
+        target[...] = missing
     for piece in pieces:
         rows = _rows(piece.rows)
         if piece.values.shape[2] <= index:
-            target[rows] = INT32_MISSING
+            target[rows] = missing
         elif isinstance(rows, slice):
             copy_ints(target[rows], piece.values[:, :, index])
         else:
-            part = np.empty((len(rows), target.shape[1]), dtype=np.int32)
+            part = np.empty((len(rows), target.shape[1]), dtype=target.dtype)
             copy_ints(part, piece.values[:, :, index])
             target[rows] = part
 
@@ -404,9 +439,10 @@ def count_bcf_blocks(
 ):
     """Count one cohort's normalised BCF block by block.
 
-    Yields (groups, table) per block of records: one row per record that is
-    not symbolic (filtered records flagged, with zero counts). `stats` is
-    updated as blocks are read. Memory is bounded by the block size.
+    Yields (groups, table) per block of records, the table a pyarrow Table:
+    one row per record that is not symbolic (filtered records flagged, with
+    zero counts). `stats` is updated as blocks are read. Memory is bounded by
+    the block size.
     """
     from europanel.bcf import BcfReader
 
@@ -422,10 +458,14 @@ def count_bcf_blocks(
     membership = group_membership(samples, groups)
     ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
     columns = count_columns(groups)
-    block = Block.empty(block_size, len(samples))
+    # DP, GQ and AD are nearly always stored in 8 or 16 bits: a 16-bit block halves the
+    # memory each block touches; it widens to 32 bits for good at the first record that needs it.
+    block = Block.allocate(block_size, len(samples), np.int16)
 
     for records in reader.blocks(block_size):
         n = len(records)
+        if block.dp.dtype != np.int32 and needs_int32(records):
+            block = Block.allocate(block_size, len(samples), np.int32)
         contig_ids = np.unique(records.chrom)
         unknown = [int(c) for c in contig_ids if int(c) not in reader.contigs]
         if unknown:
@@ -433,8 +473,10 @@ def count_bcf_blocks(
         not_biallelic = np.flatnonzero(records.n_allele != 2)
         if len(not_biallelic):
             i = not_biallelic[0]
-            raise ValueError(f"{bcf}: record at {reader.contigs[int(records.chrom[i])]}:"
-                             f"{records.pos[i]} is not biallelic")
+            raise ValueError(
+                f"{bcf}: record at {reader.contigs[int(records.chrom[i])]}:"
+                f"{records.pos[i]} is not biallelic"
+            )
         kinds = allele_kinds(records.ref, records.alt)
         symbolic = kinds == "symbolic"
         counted = ~symbolic & ~records.filtered
@@ -442,8 +484,9 @@ def count_bcf_blocks(
         fill_block(view, records)
         for contig_id in contig_ids:
             on_contig = records.chrom == contig_id
-            view.ploidy_class[on_contig] = ploidy_map.classes(reader.contigs[int(contig_id)],
-                                                              records.pos[on_contig])
+            view.ploidy_class[on_contig] = ploidy_map.classes(
+                reader.contigs[int(contig_id)], records.pos[on_contig]
+            )
         counts = count_block(view, ploidy_by_class, membership, qc)
         values = np.concatenate([counts[(lvl, st)] for lvl in QC_LEVELS for st in STATS], axis=1)
         values[~counted] = 0
@@ -455,10 +498,22 @@ def count_bcf_blocks(
         for kind in stats.by_type:
             stats.by_type[kind] += int((kinds[counted] == kind).sum())
         stats.blocks += 1
-        print(f"blocks done {stats.blocks} / {total_blocks} ({stats.records} records read)",
-              file=log, flush=True)
+        print(
+            f"blocks done {stats.blocks} / {total_blocks} ({stats.records} records read)",
+            file=log,
+            flush=True,
+        )
         kept = np.flatnonzero(~symbolic)
         yield groups, site_table(records, kept, reader.contigs, values[kept], columns)
+
+
+def needs_int32(records) -> bool:
+    """Whether a block's DP, GQ or AD is stored in 32 bits (or as floats)."""
+    return any(
+        piece.values.dtype.itemsize > 2 or piece.values.dtype.kind == "f"
+        for name in ("DP", "GQ", "AD")
+        for piece in records.fields.get(name, [])
+    )
 
 
 def allele_kinds(ref, alt) -> np.ndarray:
@@ -470,39 +525,55 @@ def allele_kinds(ref, alt) -> np.ndarray:
 
     ref_length = pc.utf8_length(ref).to_numpy(zero_copy_only=False)
     alt_length = pc.utf8_length(alt).to_numpy(zero_copy_only=False)
-    kinds = np.where((ref_length == 1) & (alt_length == 1), "SNV",
-                     np.where(ref_length != alt_length, "indel", "other")).astype(object)
-    symbolic = pc.or_(pc.or_(pc.starts_with(alt, "<"), pc.equal(alt, "*")),
-                      pc.or_(pc.match_substring(alt, "["), pc.match_substring(alt, "]")))
+    kinds = np.where(
+        (ref_length == 1) & (alt_length == 1),
+        "SNV",
+        np.where(ref_length != alt_length, "indel", "other"),
+    ).astype(object)
+    symbolic = pc.or_(
+        pc.or_(pc.starts_with(alt, "<"), pc.equal(alt, "*")),
+        pc.or_(pc.match_substring(alt, "["), pc.match_substring(alt, "]")),
+    )
     kinds[symbolic.to_numpy(zero_copy_only=False)] = "symbolic"
     return kinds
 
 
-def site_table(records, rows: np.ndarray, contigs: dict[int, str], counts: np.ndarray,
-               columns: list[str]) -> pd.DataFrame:
-    """The count table of a block's `rows`: site columns, then the count columns."""
+def site_table(
+    records, rows: np.ndarray, contigs: dict[int, str], counts: np.ndarray, columns: list[str]
+):
+    """The count table of a block's `rows` (a pyarrow Table): site columns, then counts."""
     import pyarrow as pa
 
     take = pa.array(rows)
-    names = pa.array([contigs[i] for i in sorted(contigs)], type=pa.large_string())
-    numbers = np.searchsorted(sorted(contigs), records.chrom[rows])
-    table = pd.DataFrame({
-        "chrom": pd.array(names.take(pa.array(numbers)), dtype="str"),
-        "pos": records.pos[rows].astype(np.int64),
-        "ref": pd.array(records.ref.take(take), dtype="str"),
-        "alt": pd.array(records.alt.take(take), dtype="str"),
-        "filtered": records.filtered[rows].astype(bool),
-    })
-    return pd.concat([table, pd.DataFrame(counts, columns=columns)], axis=1)
+    numbers = sorted(contigs)
+    names = pa.array([contigs[i] for i in numbers], type=pa.large_string())
+    site = {
+        "chrom": names.take(pa.array(np.searchsorted(numbers, records.chrom[rows]))),
+        "pos": pa.array(records.pos[rows].astype(np.int64)),
+        "ref": records.ref.take(take),
+        "alt": records.alt.take(take),
+        "filtered": pa.array(records.filtered[rows].astype(bool)),
+    }
+    counts = np.ascontiguousarray(counts.T)  # one contiguous row per column
+    return pa.Table.from_arrays(
+        [*site.values(), *(pa.array(c) for c in counts)], names=[*site, *columns]
+    )
 
 
 def empty_count_table(groups: list[str]) -> pd.DataFrame:
     """A count table without rows, typed as a full one."""
-    table = pd.DataFrame({"chrom": pd.array([], dtype="str"), "pos": np.array([], np.int64),
-                          "ref": pd.array([], dtype="str"), "alt": pd.array([], dtype="str"),
-                          "filtered": np.array([], bool)})
-    counts = pd.DataFrame(np.zeros((0, len(count_columns(groups))), np.int32),
-                          columns=count_columns(groups))
+    table = pd.DataFrame(
+        {
+            "chrom": pd.array([], dtype="str"),
+            "pos": np.array([], np.int64),
+            "ref": pd.array([], dtype="str"),
+            "alt": pd.array([], dtype="str"),
+            "filtered": np.array([], bool),
+        }
+    )
+    counts = pd.DataFrame(
+        np.zeros((0, len(count_columns(groups))), np.int32), columns=count_columns(groups)
+    )
     return pd.concat([table, counts], axis=1)
 
 
@@ -515,11 +586,13 @@ def count_bcf(
     log=sys.stderr,
 ) -> tuple[pd.DataFrame, CountStats]:
     """Count one cohort's normalised BCF: one row per record, filtered records flagged."""
+    import pyarrow as pa
+
     stats = CountStats()
     tables = [t for _, t in count_bcf_blocks(bcf, samples, ploidy_map, qc, block_size, log, stats)]
     if not tables:
         return empty_count_table(_bcf_groups(bcf, samples)), stats
-    return pd.concat(tables, ignore_index=True), stats
+    return pa.concat_tables(tables).to_pandas(), stats
 
 
 def _bcf_groups(bcf: str, samples: pd.DataFrame) -> list[str]:
@@ -545,7 +618,6 @@ def count_bcf_to_parquet(
     Peak memory is set by the block size, never by how many records the BCF
     holds. Both outputs appear at their final paths only when complete.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     stats = CountStats()
@@ -553,10 +625,9 @@ def count_bcf_to_parquet(
     writer = None
     try:
         for _, table in count_bcf_blocks(bcf, samples, ploidy_map, qc, block_size, log, stats):
-            arrow = pa.Table.from_pandas(table, preserve_index=False)
             if writer is None:
-                writer = pq.ParquetWriter(partial, arrow.schema)
-            writer.write_table(arrow.cast(writer.schema))
+                writer = pq.ParquetWriter(partial, table.schema)
+            writer.write_table(table)
         if writer is None:  # no record: an empty table with every column
             empty_count_table(_bcf_groups(bcf, samples)).to_parquet(partial, index=False)
     finally:
