@@ -1175,10 +1175,11 @@ def closing_note(bench, targets, work, per_genotype) -> str:
         f"{ratio(work, view.wall)} `bcftools view`, which only inflates, decodes and re-encodes. "
         "Of the counting work in the profile, the largest parts are "
         + ", ".join(f"{name} ({sec / work_total:.0%})" for name, sec in largest)
-        + ". Inflating is the same work htslib does (ISA-L here, libdeflate in Debian's "
-        "bcftools); the rest is copying each record's FORMAT bytes out of the stream and a few "
-        "vectorised passes over four FORMAT fields (GT, and AD, DP, GQ for adj), where "
-        "`+fill-AN-AC` reads GT only."
+        + ". Reading and inflating the BGZF blocks is work htslib does too (ISA-L here, "
+        "libdeflate in Debian's bcftools; the normalised BCFs are written uncompressed, so it "
+        "is mostly a copy); the rest is copying each record's FORMAT bytes out of the stream "
+        "and a few vectorised passes over four FORMAT fields (GT, and AD, DP, GQ for adj), "
+        "where `+fill-AN-AC` reads GT only."
     )
 
     rules = sorted(bench.rule_totals.items(), key=lambda kv: -kv[1]["seconds"])
