@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= 2
 
-.PHONY: run test lint demo clean bench
+.PHONY: run test test-fast lint demo clean bench
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# Unit and property tests only (no snakemake run, no SLURM, no browser): under 2 minutes.
+test-fast: $(VENV)/.installed-test
+	EUROPANEL_FAST_TIER=1 $(BIN)/python -m pytest -m "not e2e and not slow and not slurm and not browser and not lint"
+
+# What pre-commit runs: ruff, snakefmt and snakemake --lint.
+lint: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m lint
 
 # Regenerate the bundled demo cohorts (deterministic: same seed, same bytes).
 demo: $(VENV)/.installed

@@ -15,7 +15,35 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_PANEL = "results/panel/demo.sites"
 
 
+# Test tiers (markers registered in pyproject.toml). `make test-fast` runs what is left
+# unmarked: unit and property tests. A test gets `e2e` when it uses the demo run or sits in a
+# module that runs snakemake; snakemake_command refuses to run in the fast tier, so a test
+# that runs the workflow without being marked fails loudly instead of slowing the fast tier.
+TIERS_BY_MODULE = {
+    "test_validation": ("e2e",),
+    "test_bundles": ("e2e",),
+    "test_reproducibility": ("e2e", "slow"),
+    "test_slurm": ("e2e", "slow", "slurm"),
+    "test_hygiene": ("lint",),
+}
+E2E_FIXTURES = {"demo_run", "demo_vcf"}
+FAST_TIER = "EUROPANEL_FAST_TIER"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        for tier in TIERS_BY_MODULE.get(module, ()):
+            item.add_marker(tier)
+        if E2E_FIXTURES & set(item.fixturenames):
+            item.add_marker("e2e")
+        if "chromium" in item.name:
+            item.add_marker("browser")
+
+
 def snakemake_command(*args: str) -> list[str]:
+    if os.environ.get(FAST_TIER):
+        pytest.fail("this test runs snakemake: give it the e2e marker (see tests/conftest.py)")
     return [sys.executable, "-m", "snakemake", *args]
 
 

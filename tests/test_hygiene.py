@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, environment, snakemake_command
 
 BIN = Path(sys.executable).parent
@@ -28,4 +30,12 @@ def test_workflow_is_snakefmt_formatted():
 
 def test_package_and_tests_pass_ruff():
     result = run([str(BIN / "ruff"), "check", "scripts", "tests"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pre_commit_hooks_pass_on_every_file():
+    """The same checks a contributor's `pre-commit install` runs (.pre-commit-config.yaml)."""
+    if not (REPO / ".git").exists():
+        pytest.skip("pre-commit needs a git checkout")
+    result = run([str(BIN / "pre-commit"), "run", "--all-files", "--show-diff-on-failure"])
     assert result.returncode == 0, result.stdout + result.stderr
