@@ -188,9 +188,16 @@ def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
     return lines
 
 
+def cmd_publish_part(args) -> None:
+    from europanel.publish import write_part
+
+    records = write_part(args.chunk_table, args.vcf_part, args.parquet_part)
+    print(f"{args.chunk_table}: {records} records", file=sys.stderr)
+
+
 def cmd_publish(args) -> None:
     from europanel.merge import PanelGroups
-    from europanel.publish import write_panel
+    from europanel.publish import join_panel
 
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
@@ -200,8 +207,14 @@ def cmd_publish(args) -> None:
         "build": first["reference_build"],
         "extra": provenance_lines(bundles, args.config_digest),
     }
-    records = write_panel(
-        args.chunks, args.vcf, args.parquet, first["contigs"], header, panel.cohorts
+    records = join_panel(
+        args.vcf_parts,
+        args.parquet_parts,
+        args.vcf,
+        args.parquet,
+        first["contigs"],
+        header,
+        panel.cohorts,
     )
     print(f"published {records} records to {args.vcf}", file=sys.stderr)
 
@@ -336,9 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_merge)
 
-    p = sub.add_parser("publish", help="concatenate merged chunks into the panel VCF + Parquet")
+    p = sub.add_parser("publish-part", help="one merged chunk as VCF records (BGZF) + Parquet")
+    p.add_argument("--chunk-table", required=True, help="merged chunk table (merge's output)")
+    p.add_argument("--vcf-part", required=True, help="BGZF records, no header")
+    p.add_argument("--parquet-part", required=True)
+    p.set_defaults(func=cmd_publish_part)
+
+    p = sub.add_parser("publish", help="join the chunks' pieces into the panel VCF + Parquet")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument("--chunks", nargs="+", required=True, help="merged chunk tables, in order")
+    p.add_argument("--vcf-parts", nargs="+", required=True, help="publish-part VCFs, in order")
+    p.add_argument("--parquet-parts", nargs="+", required=True, help="publish-part Parquets")
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)

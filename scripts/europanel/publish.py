@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -170,33 +171,70 @@ def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
     return pa.schema([(c, fixed[c] if c in fixed else kinds[definitions[c][1]]) for c in columns])
 
 
-def write_panel(
-    chunk_tables: list[str],
+# The empty BGZF block htslib ends every file with; parts are joined without it.
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def bgzf_body(path: str) -> bytes:
+    """A BGZF file's blocks without its end-of-file block (valid members to concatenate)."""
+    data = Path(path).read_bytes()
+    if not data.endswith(BGZF_EOF):
+        raise ValueError(f"{path}: no BGZF end-of-file block; the part is incomplete")
+    return data[: -len(BGZF_EOF)]
+
+
+def write_part(chunk_table: str, vcf_part: str, parquet_part: str) -> int:
+    """One merged chunk as a piece of the panel: its VCF records (BGZF, no header) and its
+    Parquet rows, in the schema every chunk shares. Runs once per chunk, in parallel."""
+    table = pq.read_table(chunk_table)
+    # Only each field's Number and Type matter here; the header (join_panel) has the texts.
+    definitions = info_definitions(table.schema.names, cohorts=[])
+    table = table.cast(arrow_schema(table.schema.names, definitions))
+    partial_gz, partial_parquet = f"{vcf_part}.partial", f"{parquet_part}.partial"
+    with BGZFile(partial_gz, "wb") as vcf:
+        lines = vcf_lines(table.to_pandas(), definitions)
+        if lines:
+            vcf.write(("\n".join(lines) + "\n").encode())
+    pq.write_table(table, partial_parquet)
+    os.replace(partial_gz, vcf_part)
+    os.replace(partial_parquet, parquet_part)
+    return len(lines)
+
+
+def join_panel(
+    vcf_parts: list[str],
+    parquet_parts: list[str],
     vcf_gz: str,
     parquet: str,
     contig_lengths: dict[str, int],
     panel: dict,
     cohorts: list[str],
 ) -> int:
-    """Stream the merged chunks (in genome order) into the bgzipped, indexed VCF and the
-    Parquet table. Memory is one chunk's records; each file appears only when complete."""
-    columns = pq.read_schema(chunk_tables[0]).names
-    definitions = info_definitions(columns, cohorts)
-    schema = arrow_schema(columns, definitions)
+    """Join the chunks' pieces (in genome order) into the indexed panel VCF and one Parquet
+    file of per-chunk row groups. VCF pieces are copied as compressed BGZF blocks, never
+    decompressed; each output appears only when complete."""
+    schema = pq.read_schema(parquet_parts[0])
+    for part in parquet_parts[1:]:
+        if not pq.read_schema(part).equals(schema):
+            raise ValueError(f"{part}: columns differ from {parquet_parts[0]}; rerun the merge")
+    definitions = info_definitions(schema.names, cohorts)
     partial_gz, partial_parquet = f"{vcf_gz}.partial.gz", f"{parquet}.partial"
+    header = "\n".join(header_lines(panel, definitions, contig_lengths)) + "\n"
+    with BGZFile(partial_gz, "wb") as vcf:
+        vcf.write(header.encode())
+    with open(partial_gz, "r+b") as vcf:
+        # Overwrite the header file's EOF block with the parts, then end with one EOF block.
+        vcf.seek(-len(BGZF_EOF), os.SEEK_END)
+        for part in vcf_parts:
+            vcf.write(bgzf_body(part))
+        vcf.write(BGZF_EOF)
+        vcf.truncate()
     records = 0
-    with (
-        BGZFile(partial_gz, "wb") as vcf,
-        pq.ParquetWriter(partial_parquet, schema) as table_writer,
-    ):
-        vcf.write(("\n".join(header_lines(panel, definitions, contig_lengths)) + "\n").encode())
-        for path in chunk_tables:
-            table = pq.read_table(path).select(columns).cast(schema)
+    with pq.ParquetWriter(partial_parquet, schema) as table_writer:
+        for part in parquet_parts:
+            table = pq.read_table(part)
             table_writer.write_table(table)
-            lines = vcf_lines(table.to_pandas(), definitions)
-            if lines:
-                vcf.write(("\n".join(lines) + "\n").encode())
-            records += len(lines)
+            records += table.num_rows
     pysam.tabix_index(partial_gz, preset="vcf", force=True)
     os.replace(f"{partial_gz}.tbi", f"{vcf_gz}.tbi")
     os.replace(partial_gz, vcf_gz)

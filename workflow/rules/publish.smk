@@ -1,6 +1,32 @@
+# Each chunk's records are formatted in parallel (the costly part: VCF text); the final
+# step joins the compressed pieces without recompressing them and indexes the panel.
+rule publish_part:
+    input:
+        chunk=f"{OUTDIR}/merged/{{chunk}}.parquet",
+    output:
+        vcf=temp(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz"),
+        parquet=temp(f"{OUTDIR}/panel_parts/{{chunk}}.parquet"),
+    log:
+        f"{OUTDIR}/logs/publish_part/{{chunk}}.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/publish_part/{{chunk}}.tsv"
+    conda:
+        "../envs/publish.yaml"
+    threads: 1
+    resources:
+        mem_mb=publish_part_mem_mb,
+        runtime=publish_part_runtime,
+    params:
+        europanel=EUROPANEL,
+    shell:
+        "{params.europanel} publish-part --chunk-table {input.chunk}"
+        " --vcf-part {output.vcf} --parquet-part {output.parquet} > {log} 2>&1"
+
+
 rule publish:
     input:
-        chunks=expand(f"{OUTDIR}/merged/{{chunk}}.parquet", chunk=CHUNKS),
+        vcf_parts=expand(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz", chunk=CHUNKS),
+        parquet_parts=expand(f"{OUTDIR}/panel_parts/{{chunk}}.parquet", chunk=CHUNKS),
         manifests=bundle_manifests,
     output:
         vcf=f"{OUTDIR}/panel/{config['panel_name']}.sites.vcf.gz",
@@ -21,6 +47,7 @@ rule publish:
         bundles=" ".join(BUNDLES),
         config_digest=CONFIG_DIGEST,
     shell:
-        "{params.europanel} publish --bundles {params.bundles} --chunks {input.chunks}"
+        "{params.europanel} publish --bundles {params.bundles}"
+        " --vcf-parts {input.vcf_parts} --parquet-parts {input.parquet_parts}"
         " --config-digest {params.config_digest}"
         " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"
