@@ -54,7 +54,7 @@ def validate_sheet(path, schema):
 
 
 # Every schema violation at once, in plain words; then snakemake's validate fills in defaults.
-CONFIG_SCHEMA = WORKFLOW_DIR / "schemas/config.schema.yaml"
+CONFIG_SCHEMA = Path(workflow.source_path("../schemas/config.schema.yaml"))
 stop_on_problems(
     config_schema_problems(
         config,
@@ -106,7 +106,7 @@ wildcard_constraints:
 
 
 class PackageCommand:
-    """How a rule runs the package: `{params.europanel} <subcommand> ...` in its shell.
+    """The command line that runs the package, `{params.europanel} <subcommand> ...`.
 
     The package comes from this workflow's scripts/ folder (absolute path: runs from any
     directory, as a module too). The interpreter is the one running snakemake, by its
@@ -128,8 +128,8 @@ class PackageCommand:
         return f"PackageCommand({self.command!r})"
 
 
-# Every rule that runs the package has `params: europanel=EUROPANEL` and a `conda:` env
-# (tests/test_envs.py checks the env provides what the subcommand imports).
+# Rules running the package have `europanel=EUROPANEL` in params and a conda env, which
+# tests/test_envs.py checks holds what the subcommand imports.
 EUROPANEL = PackageCommand(
     (
         "python"
