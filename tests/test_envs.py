@@ -100,6 +100,13 @@ def load_package(directory: Path, package: str) -> dict[str, Module]:
     return modules
 
 
+def imported_from(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module of `from X import ...` (relative: within the flat package)."""
+    if node.level == 0:
+        return node.module
+    return f"{package}.{node.module}" if node.module else package
+
+
 def import_bindings(node: ast.AST, package: str, modules) -> list[tuple[str, tuple]]:
     """Names an import statement binds to parts of the package."""
     bound = []
@@ -107,14 +114,15 @@ def import_bindings(node: ast.AST, package: str, modules) -> list[tuple[str, tup
         for alias in node.names:
             if alias.name.split(".")[0] == package:
                 bound.append((alias.asname or alias.name.split(".")[0], ("module", alias.name)))
-    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-        if node.module.split(".")[0] == package:
+    elif isinstance(node, ast.ImportFrom):
+        source = imported_from(node, package)
+        if source.split(".")[0] == package:
             for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
+                submodule = f"{source}.{alias.name}"
                 target = (
                     ("module", submodule)
                     if submodule in modules
-                    else ("member", node.module, alias.name)
+                    else ("member", source, alias.name)
                 )
                 bound.append((alias.asname or alias.name, target))
     return bound
@@ -247,10 +255,10 @@ def third_party_needs(
         }
         for node in walk(nodes, skipped):
             if isinstance(node, ast.Import | ast.ImportFrom):
-                if isinstance(node, ast.ImportFrom) and (node.level or not node.module):
-                    continue
                 names = (
-                    [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [imported_from(node, package)]
                 )
                 for imported in names:
                     top = imported.split(".")[0]
@@ -550,7 +558,7 @@ def test_walk_on_a_hand_made_package(tmp_path):
     (package / "stage.py").write_text(
         "import numpy\n"
         "from importlib import metadata\n"
-        "from pkg.util import Reader, helper\n"
+        "from .util import Reader, helper\n"
         "def run():\n    Reader().read()\n    helper()\n"
         "def unused():\n    import scipy\n"
         "def versions():\n"
