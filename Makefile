@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
-# The rules call the `europanel` command, so the venv's bin comes first on PATH.
+# pip, snakemake and europanel come from the venv (the rules need no PATH: they run
+# the package with the interpreter that runs snakemake).
 export PATH := $(BIN):$(PATH)
 CORES ?= 2
 

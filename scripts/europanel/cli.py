@@ -24,7 +24,7 @@ from europanel.regions import (
 from europanel.sheets import InputError, read_tsv
 
 # Stage modules are imported inside their subcommands: each rule's environment then
-# needs only its own stage's dependencies (cyvcf2 for count, scipy for merge, ...).
+# needs only its own stage's dependencies (isal for count, scipy for merge, ...).
 
 
 def threshold(text: str) -> float | None:

@@ -3,12 +3,24 @@
 import hashlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
+
+# This workflow's own folder: the one this file is in, not workflow.basedir (that is the
+# user's Snakefile folder when this workflow runs as a module), symlinks resolved (a run
+# folder may link to workflow/). The package next to it is the one parsed here and run
+# by the rules, whatever europanel version the environment has installed.
+WORKFLOW_DIR = (
+    Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).resolve().parent
+)
+SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
+sys.path.insert(0, str(SCRIPTS_DIR))
 
 from europanel.cli import open_bundles
 from europanel.regions import default_contigs, make_chunks, read_fai
@@ -42,7 +54,7 @@ def validate_sheet(path, schema):
 
 
 # Every schema violation at once, in plain words; then snakemake's validate fills in defaults.
-CONFIG_SCHEMA = Path(workflow.basedir) / "schemas/config.schema.yaml"
+CONFIG_SCHEMA = Path(workflow.source_path("../schemas/config.schema.yaml"))
 stop_on_problems(
     config_schema_problems(
         config,
@@ -93,13 +105,38 @@ wildcard_constraints:
     chunk=r"[^/]+-\d{5}",
 
 
-# Rules run the package from this workflow's own scripts/ folder (a path relative to
-# the run directory, so moving the project reruns nothing), in whatever Python runs
-# the job: the project's venv, or a rule's conda env with --sdm conda.
-EUROPANEL = (
-    "PYTHONPATH="
-    + os.path.relpath(Path(workflow.basedir).parent / "scripts")
-    + " python -m europanel.cli"
+class PackageCommand:
+    """The command line that runs the package, `{params.europanel} <subcommand> ...`.
+
+    The package comes from this workflow's scripts/ folder (absolute path: runs from any
+    directory, as a module too). The interpreter is the one running snakemake, by its
+    path, so a job with a bare environment (cron, a SLURM job) finds the same one; with
+    --sdm conda it is the rule's env's `python`. Not a str on purpose: snakemake leaves
+    a parameter it cannot represent out of its params rerun trigger, so moving the
+    project or starting snakemake another way reruns nothing.
+    """
+
+    def __init__(self, python, scripts):
+        self.command = f"{python} -m europanel.cli"
+        if (scripts / "europanel").is_dir():
+            self.command = f"PYTHONPATH={shlex.quote(str(scripts))} {self.command}"
+
+    def __str__(self):
+        return self.command
+
+    def __repr__(self):
+        return f"PackageCommand({self.command!r})"
+
+
+# Rules running the package have `europanel=EUROPANEL` in params and a conda env, which
+# tests/test_envs.py checks holds what the subcommand imports.
+EUROPANEL = PackageCommand(
+    (
+        "python"
+        if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+        else shlex.quote(sys.executable)
+    ),
+    SCRIPTS_DIR,
 )
 # Digest of the effective config (defaults filled in), stamped into bundles and the panel.
 CONFIG_DIGEST = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
