@@ -24,6 +24,7 @@ TIERS_BY_MODULE = {
     "test_bundles": ("e2e",),
     "test_reproducibility": ("e2e", "slow"),
     "test_slurm": ("e2e", "slow", "slurm"),
+    "test_run_anywhere": ("e2e", "slow"),
     "test_hygiene": ("lint",),
 }
 E2E_FIXTURES = {"demo_run", "demo_vcf"}
