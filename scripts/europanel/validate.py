@@ -161,7 +161,13 @@ def read_header(path: str) -> tuple[VcfHeader | None, list[str]]:
             with quiet_htslib():
                 for record in vcf:
                     first_records.append(
-                        (record.chrom, record.pos, tuple(record.alts or ()), "END" in record.info)
+                        # pysam moves END into `stop` (rlen): a block longer than REF has END.
+                        (
+                            record.chrom,
+                            record.pos,
+                            tuple(record.alts or ()),
+                            record.rlen > len(record.ref),
+                        )
                     )
                     if len(first_records) == PEEK_RECORDS:
                         break
@@ -256,7 +262,7 @@ def contig_problems(
     """`##contig` lengths must be the FASTA's (names may differ by the `chr` prefix)."""
     harmonised = {name: harmonised_name(name, set(reference)) for name in header.contigs}
     different = [
-        f"{name} {length:,} vs {harmonised[name]} {reference[harmonised[name]]:,}"
+        f"{name} {length:,} bp vs {harmonised[name]} {reference[harmonised[name]]:,} bp"
         for name, length in header.contigs.items()
         if harmonised[name] is not None
         and length is not None
@@ -264,7 +270,7 @@ def contig_problems(
     ]
     if different:
         return [
-            f"{path}: ##contig lengths differ from {fasta}.fai ({shown(different)} bp), so "
+            f"{path}: ##contig lengths differ from {fasta}.fai ({shown(different)}), so "
             f"the input was called against another genome build; give a VCF called "
             f"against {fasta}, or set reference.fasta to the FASTA it was called against"
         ]
@@ -292,6 +298,73 @@ def gvcf_problems(path: str, header: VcfHeader) -> list[str]:
                 "GenotypeGVCFs or GLnexus) and list the resulting VCF in the cohorts sheet"
             ]
     return []
+
+
+def genotype_problems(path: str) -> list[str]:
+    """The first records read as the pipeline reads them (htslib, with samples): a
+    FORMAT key written twice (htslib keeps one and drops the rest of the record's
+    values silently) and genotypes of more than two alleles (not countable)."""
+    problems = []
+    duplicated = first_duplicated_format_key(path)
+    if duplicated is not None:
+        where, key = duplicated
+        problems.append(
+            f"{path}: record {where} has FORMAT key {key} more than once; the file is "
+            "readable but not valid VCF (htslib keeps one value and warns): write each "
+            "FORMAT key once, e.g. re-export it with the tool that made it fixed, or "
+            f"`bcftools annotate -x ^FORMAT/GT,FORMAT/AD,FORMAT/DP,FORMAT/GQ` on a copy"
+        )
+    try:
+        with quiet_htslib(), pysam.VariantFile(path) as vcf:
+            for n, record in enumerate(vcf):
+                if n == PEEK_RECORDS:
+                    break
+                if "GT" not in record.format:
+                    continue
+                for sample in record.samples.values():
+                    alleles = sample.get("GT") or ()
+                    if len(alleles) > 2:
+                        problems.append(
+                            f"{path}: record {record.chrom}:{record.pos}, sample "
+                            f"{sample.name}: a genotype of ploidy {len(alleles)} (more than 2 "
+                            "alleles); the panel counts haploid and diploid calls only: set "
+                            "such genotypes to missing (e.g. `bcftools +setGT`) or leave "
+                            "those samples out of the sample sheet"
+                        )
+                        return problems
+    except (OSError, ValueError):
+        pass  # an unreadable record is reported by read_header
+    return problems
+
+
+def first_duplicated_format_key(path: str) -> tuple[str, str] | None:
+    """(CHROM:POS, key) of the first of the first records whose FORMAT repeats a key.
+
+    Read from the text (a text VCF only): htslib has already dropped the repeat.
+    """
+    import gzip
+
+    if Path(path).suffix == ".bcf":
+        return None
+    opener = gzip.open if Path(path).suffix in (".gz", ".bgz") else open
+    try:
+        with opener(path, "rt", errors="replace") as text:
+            n = 0
+            for line in text:
+                if line.startswith("#"):
+                    continue
+                fields = line.split("\t", 9)
+                if len(fields) > 8:
+                    keys = fields[8].split(":")
+                    repeated = next((k for k in keys if keys.count(k) > 1), None)
+                    if repeated is not None:
+                        return f"{fields[0]}:{fields[1]}", repeated
+                n += 1
+                if n == PEEK_RECORDS:
+                    break
+    except (OSError, EOFError):
+        pass  # a damaged file is reported by the other checks
+    return None
 
 
 def sample_problems(path: str, header: VcfHeader, cohort: str, sheet: Sheet) -> list[str]:
@@ -366,7 +439,7 @@ def input_problems(
     header, problems = read_header(path)
     if header is None:
         return problems
-    problems = index_problems(path) + gvcf_problems(path, header)
+    problems = index_problems(path) + gvcf_problems(path, header) + genotype_problems(path)
     if reference is not None:
         problems += contig_problems(path, header, reference, fasta)
     if samples is not None:
