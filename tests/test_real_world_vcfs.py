@@ -318,3 +318,24 @@ def test_panel_without_records_is_published_and_reported(reference, tmp_path):
         p.read_text() for p in (workdir / "results").rglob("*.html") if "summary" in p.name
     )
     assert "The panel has no record" in report
+
+
+def test_sites_figure_of_cohorts_without_any_record(tmp_path):
+    """A cohort with no record at all (every count 0): the log-scaled fate panel shows
+    an empty state instead of failing (matplotlib cannot log-scale only zeros)."""
+    from europanel.report import VARIANT_TYPES, plot_sites
+
+    columns = [
+        *VARIANT_TYPES,
+        "counted",
+        "filtered",
+        "symbolic",
+        "ref_mismatch",
+        "split_pct",
+        "realigned_pct",
+        "duplicates_pct",
+    ]
+    fates = pd.DataFrame(0, index=pd.Index(["A", "B"], name="cohort"), columns=columns)
+    figure = tmp_path / "sites.png"
+    plot_sites(fates, str(figure))  # raised ValueError (log scale) before
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
