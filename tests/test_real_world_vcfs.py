@@ -216,6 +216,19 @@ def test_duplicated_format_key_is_named(reference, tmp_path):
     ), problems
 
 
+def test_undeclared_format_key_is_named(reference, tmp_path):
+    problems = problems_of("format_undeclared.vcf", reference, tmp_path)
+    assert any(
+        "record chr1:30 has FORMAT key XY, which no ##FORMAT header line declares" in p
+        for p in problems
+    ), problems
+    # Past the records validation reads, normalise says the same, not "damaged".
+    with pytest.raises(InputError) as error:
+        normalised("format_undeclared.vcf", reference, tmp_path)
+    assert "not declared by a ##FORMAT header line" in str(error.value)
+    assert "damaged" not in str(error.value)
+
+
 @pytest.mark.parametrize("name", ["gvcf_star.vcf", "gvcf_illumina.vcf"])
 def test_gvcf_with_end_blocks_is_refused(reference, tmp_path, name):
     problems = problems_of(name, reference, tmp_path)

@@ -141,6 +141,16 @@ def normalise_chunk(
                 # The header was validated before the run; a block that fails to decode
                 # later means the file is damaged (a corrupted copy).
                 detail = str(error).split("stderr=")[-1].replace("\\n", " ").strip(" '\")")
+                if "Undefined tags" in detail:
+                    # Not damage: a FORMAT key written twice in a record, or one no
+                    # ##FORMAT line declares (validation looks at the first records only).
+                    raise InputError(
+                        f"{path}: a record in {window} has a FORMAT key written twice or "
+                        "not declared by a ##FORMAT header line, so bcftools cannot keep "
+                        f"only the sheet's samples; find it with `bcftools view {path} "
+                        f"-r {window} > /dev/null` (htslib names the key), then declare "
+                        "the key (`bcftools annotate -h`) or write it once"
+                    ) from None
                 raise InputError(
                     f"{path}: cannot be read in {window} (bcftools: {detail}); the "
                     "file is damaged: copy it again from the source (compare checksums) or "

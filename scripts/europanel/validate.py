@@ -302,18 +302,27 @@ def gvcf_problems(path: str, header: VcfHeader) -> list[str]:
 
 def genotype_problems(path: str) -> list[str]:
     """The first records read as the pipeline reads them (htslib, with samples): a
-    FORMAT key written twice (htslib keeps one and drops the rest of the record's
-    values silently) and genotypes of more than two alleles (not countable)."""
+    FORMAT key written twice or not declared in the header (htslib drops or invents
+    values, and bcftools refuses to subset the samples of such a record), and
+    genotypes of more than two alleles (not countable)."""
     problems = []
-    duplicated = first_duplicated_format_key(path)
-    if duplicated is not None:
-        where, key = duplicated
-        problems.append(
-            f"{path}: record {where} has FORMAT key {key} more than once; the file is "
-            "readable but not valid VCF (htslib keeps one value and warns): write each "
-            "FORMAT key once, e.g. re-export it with the tool that made it fixed, or "
-            f"`bcftools annotate -x ^FORMAT/GT,FORMAT/AD,FORMAT/DP,FORMAT/GQ` on a copy"
-        )
+    format_problem = first_format_key_problem(path)
+    if format_problem is not None:
+        where, key, declared = format_problem
+        if declared:
+            problems.append(
+                f"{path}: record {where} has FORMAT key {key} more than once; the file is "
+                "readable but not valid VCF (htslib keeps one value and warns): write each "
+                "FORMAT key once (re-export it with the tool that made it, fixed)"
+            )
+        else:
+            problems.append(
+                f"{path}: record {where} has FORMAT key {key}, which no ##FORMAT header "
+                "line declares (bcftools cannot subset its samples); declare it, e.g. "
+                f"`bcftools annotate -h extra.hdr` with a line like ##FORMAT=<ID={key},"
+                'Number=.,Type=String,Description="...">, or remove it with '
+                f"`bcftools annotate -x FORMAT/{key}`"
+            )
     try:
         with quiet_htslib(), pysam.VariantFile(path) as vcf:
             for n, record in enumerate(vcf):
@@ -337,28 +346,37 @@ def genotype_problems(path: str) -> list[str]:
     return problems
 
 
-def first_duplicated_format_key(path: str) -> tuple[str, str] | None:
-    """(CHROM:POS, key) of the first of the first records whose FORMAT repeats a key.
+def first_format_key_problem(path: str) -> tuple[str, str, bool] | None:
+    """(CHROM:POS, key, declared) of the first of the first records whose FORMAT
+    repeats a key (declared True) or uses one no ##FORMAT line declares (False).
 
-    Read from the text (a text VCF only): htslib has already dropped the repeat.
+    Read from the text (a text VCF only): htslib has already dropped the repeat and
+    declared the unknown key by the time pysam shows the record.
     """
     import gzip
 
     if Path(path).suffix == ".bcf":
         return None
     opener = gzip.open if Path(path).suffix in (".gz", ".bgz") else open
+    declared = set()
     try:
         with opener(path, "rt", errors="replace") as text:
             n = 0
             for line in text:
+                if line.startswith("##FORMAT=<ID="):
+                    declared.add(line[len("##FORMAT=<ID=") :].split(",", 1)[0].rstrip(">\n"))
                 if line.startswith("#"):
                     continue
                 fields = line.split("\t", 9)
                 if len(fields) > 8:
-                    keys = fields[8].split(":")
+                    keys = fields[8].strip().split(":")
+                    where = f"{fields[0]}:{fields[1]}"
                     repeated = next((k for k in keys if keys.count(k) > 1), None)
                     if repeated is not None:
-                        return f"{fields[0]}:{fields[1]}", repeated
+                        return where, repeated, True
+                    unknown = next((k for k in keys if k not in declared and k != "."), None)
+                    if unknown is not None:
+                        return where, unknown, False
                 n += 1
                 if n == PEEK_RECORDS:
                     break
