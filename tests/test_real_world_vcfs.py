@@ -205,6 +205,39 @@ def test_chry_par_counts_equal_bcftools_fill_tags_without_xx(reference, tmp_path
         assert table[f"AN_raw_{g}"].tolist() == oracle[f"AN_{g}"].astype(int).tolist(), g
 
 
+def test_faf_per_sex_and_nhemi_raw_are_published(reference, tmp_path):
+    """chrY PAR records of one cohort, merged: faf per sex and population x sex are the
+    filtering allele frequency of that group's adj AC/AN; nhemi_raw is 0 on PAR."""
+    from europanel.frequencies import filtering_allele_frequency
+
+    table, _ = counted("chry_par.vcf", reference, tmp_path, contig="chrY")
+    summary = cohort_summary(samples_of("A"))
+    records, _ = merge_chunk(
+        "chrY",
+        [CohortCounts("A", table, None, summary["reference_an"])],
+        PanelGroups.from_manifests([{"cohort": "A", **summary}]),
+        PloidyMap.from_bed(str(DATA / "par.bed")),
+        PanelPolicy(),
+    )
+    assert (records["AC_XY"] > 1).any()  # a faf above 0 is compared
+    for group in ("XY", "P2_XY"):
+        for name, confidence in (("faf95", 0.95), ("faf99", 0.99)):
+            expected = filtering_allele_frequency(
+                records[f"AC_{group}"], records[f"AN_{group}"], confidence
+            )
+            assert records[f"{name}_{group}"].tolist() == expected.tolist()
+    assert "faf95_A" not in records  # cohorts have no faf (as in gnomAD)
+    assert records["nhemi_raw"].tolist() == [0] * len(records)
+
+
+def test_bundle_from_before_the_chry_par_class_is_refused():
+    table = pd.DataFrame(columns=["chrom", "pos", "ref", "alt", "filtered"])
+    old = CohortCounts("A", table, None, {"A": [8, 4, 2]})
+    panel = PanelGroups(["A"], [], {"A": 4})
+    with pytest.raises(InputError, match="re-create the bundle"):
+        merge_chunk("chr1", [old], panel, PloidyMap({}), PanelPolicy())
+
+
 # --- validation names the real problem ---------------------------------------------------
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from europanel.count import QC_LEVELS, STATS, parse_count_column
 from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
 from europanel.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
-from europanel.sheets import SEXES
+from europanel.sheets import SEXES, InputError
 
 KEY = ["pos", "ref", "alt"]
 FAF_CONFIDENCES = {"faf95": 0.95, "faf99": 0.99}
@@ -120,6 +120,13 @@ def merge_chunk(
             as_reference = absent if policy.absent_sites == "reference" else np.zeros(n, bool)
         an_by_class = np.zeros((len(PLOIDY_CLASSES), len(groups)), dtype=np.int64)
         for group, by_class in cohort.reference_an.items():
+            if len(by_class) != len(PLOIDY_CLASSES):
+                raise InputError(
+                    f"bundle of cohort {cohort.label}: reference AN for {len(by_class)} "
+                    f"ploidy classes where this version has {len(PLOIDY_CLASSES)} (chrY PAR, "
+                    "where XX samples are not counted, is its own class since issue 17); "
+                    "re-create the bundle with this version of the pipeline"
+                )
             an_by_class[:, group_index[group]] = by_class
         for level in QC_LEVELS:
             totals[(level, "AN")][as_reference] += an_by_class[ploidy_class[as_reference]]
