@@ -545,6 +545,11 @@ def check_ploidy_at_most_two(bcf: str, records, reader) -> None:
 def check_allele_indices(bcf: str, alleles: np.ndarray, reference_only, records, reader) -> None:
     """A GT allele index beyond the record's ALTs (`1` where ALT is `.`, `2` in a
     biallelic record) is a damaged call: named, never counted."""
+    # Fast path first (one flat reduction): no index above 1, and none above 0 where ALT is `.`.
+    if alleles.max(initial=MISSING) <= 1 and not (
+        reference_only.any() and alleles[reference_only].max(initial=MISSING) > 0
+    ):
+        return
     highest = np.where(reference_only, 0, 1).astype(np.int8)
     bad = alleles.max(axis=2) > highest[:, None]
     if bad.any():
@@ -560,10 +565,13 @@ def check_allele_indices(bcf: str, alleles: np.ndarray, reference_only, records,
 def haploid_in_diploid(block: Block, ploidy_by_class: np.ndarray, rows: np.ndarray) -> int:
     """Calls written haploid in the block's `rows` (bool mask) where a diploid call is
     expected: counted as missing, so they are reported (DESIGN §4)."""
-    haploid = (block.alleles[:, :, 1] == HAPLOID_END) & (block.alleles[:, :, 0] >= 0)
-    haploid &= rows[:, None]
+    # A called first allele (0..127) with HAPLOID_END second is the uint16 pair
+    # 0xFE00..0xFE7F: one subtraction and compare on the contiguous pairs.
+    pairs = np.ascontiguousarray(block.alleles).view("<u2")[..., 0]
+    haploid = (pairs - np.uint16(0xFE00)) <= np.uint16(0x7F)
     if not haploid.any():
         return 0
+    haploid &= rows[:, None]
     return int((haploid & (ploidy_by_class[block.ploidy_class] == 2)).sum())
 
 
