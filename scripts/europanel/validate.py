@@ -323,27 +323,68 @@ def genotype_problems(path: str) -> list[str]:
                 'Number=.,Type=String,Description="...">, or remove it with '
                 f"`bcftools annotate -x FORMAT/{key}`"
             )
+    polyploid = first_polyploid_genotype(path)
+    if polyploid is not None:
+        where, sample, ploidy = polyploid
+        problems.append(
+            f"{path}: record {where}, sample {sample}: a genotype of ploidy {ploidy} (more "
+            "than 2 alleles); the panel counts haploid and diploid calls only: set such "
+            "genotypes to missing (e.g. `bcftools +setGT`) or leave those samples out of "
+            "the sample sheet"
+        )
+    return problems
+
+
+# A genotype of three or more alleles at the start of a sample column (GT comes first).
+POLYPLOID_GT = re.compile(r"\t[0-9.]+(?:[/|][0-9.]+){2,}(?=[:\t\n]|$)")
+
+
+def first_polyploid_genotype(path: str) -> tuple[str, str, int] | None:
+    """(CHROM:POS, sample, ploidy) of the first genotype of more than two alleles in the
+    first records: a regular expression over each line of a text VCF (a loop over
+    100,000 samples in Python would slow every snakemake start), pysam for a BCF."""
+    if Path(path).suffix == ".bcf":
+        try:
+            with quiet_htslib(), pysam.VariantFile(path) as vcf:
+                for n, record in enumerate(vcf):
+                    if n == PEEK_RECORDS:
+                        break
+                    if "GT" in record.format:
+                        for sample in record.samples.values():
+                            if len(sample.get("GT") or ()) > 2:
+                                where = f"{record.chrom}:{record.pos}"
+                                return where, sample.name, len(sample["GT"])
+        except (OSError, ValueError):
+            pass  # an unreadable record is reported by read_header
+        return None
+    import gzip
+
+    opener = gzip.open if Path(path).suffix in (".gz", ".bgz") else open
+    samples: list[str] = []
     try:
-        with quiet_htslib(), pysam.VariantFile(path) as vcf:
-            for n, record in enumerate(vcf):
+        with opener(path, "rt", errors="replace") as text:
+            n = 0
+            for line in text:
+                if line.startswith("#CHROM"):
+                    samples = line.rstrip("\n").split("\t")[9:]
+                if line.startswith("#"):
+                    continue
+                fields = line.split("\t", 9)
+                if len(fields) > 9 and fields[8].split(":")[0] == "GT":
+                    found = POLYPLOID_GT.search(line, len(line) - len(fields[9]) - 1)
+                    if found is not None:
+                        # The match starts at the sample's own tab; 8 precede the first's.
+                        column = line.count("\t", 0, found.start()) - 8
+                        genotype = found.group(0).strip()
+                        sample = samples[column] if 0 <= column < len(samples) else "?"
+                        ploidy = len(re.split(r"[/|]", genotype))
+                        return f"{fields[0]}:{fields[1]}", sample, ploidy
+                n += 1
                 if n == PEEK_RECORDS:
                     break
-                if "GT" not in record.format:
-                    continue
-                for sample in record.samples.values():
-                    alleles = sample.get("GT") or ()
-                    if len(alleles) > 2:
-                        problems.append(
-                            f"{path}: record {record.chrom}:{record.pos}, sample "
-                            f"{sample.name}: a genotype of ploidy {len(alleles)} (more than 2 "
-                            "alleles); the panel counts haploid and diploid calls only: set "
-                            "such genotypes to missing (e.g. `bcftools +setGT`) or leave "
-                            "those samples out of the sample sheet"
-                        )
-                        return problems
-    except (OSError, ValueError):
-        pass  # an unreadable record is reported by read_header
-    return problems
+    except (OSError, EOFError):
+        pass  # a damaged file is reported by the other checks
+    return None
 
 
 def first_format_key_problem(path: str) -> tuple[str, str, bool] | None:
