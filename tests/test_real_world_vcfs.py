@@ -148,6 +148,7 @@ def test_gt_allele_beyond_the_alts_is_named(reference, tmp_path):
     with pytest.raises(InputError) as error:
         counted("bad_allele.vcf", reference, tmp_path)
     message = str(error.value)
+    assert "cohort A's input (normalised as " in message
     assert "record chr1:30, sample S3: GT allele 2" in message
     assert "1 ALT allele(s)" in message and "bcftools +setGT" in message
 

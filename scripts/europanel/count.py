@@ -457,6 +457,9 @@ def count_bcf_blocks(
         unknown = [s for s, i in zip(reader.samples, order) if i < 0][:5]
         raise ValueError(f"{bcf}: samples not in the sample sheet: {', '.join(unknown)}")
     samples = samples.iloc[order].reset_index(drop=True)
+    # What a message about a record names: the user's input, through its cohort.
+    cohorts = sorted(set(samples["cohort"]))
+    source = f"cohort {', '.join(cohorts)}'s input (normalised as {bcf})"
     groups = cohort_groups(samples)
     membership = group_membership(samples, groups)
     ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
@@ -482,14 +485,14 @@ def count_bcf_blocks(
             )
         # A record with ALT `.` (one allele) holds reference calls: counted for AN only.
         reference_only = records.n_allele < 2
-        check_ploidy_at_most_two(bcf, records, reader)
+        check_ploidy_at_most_two(source, records, reader)
         kinds = allele_kinds(records.ref, records.alt)
         kinds[reference_only] = "reference"
         symbolic = kinds == "symbolic"
         counted = ~symbolic & ~records.filtered
         view = block.rows(slice(0, n))
         fill_block(view, records)
-        check_allele_indices(bcf, view.alleles, reference_only, records, reader)
+        check_allele_indices(source, view.alleles, reference_only, records, reader)
         for contig_id in contig_ids:
             on_contig = records.chrom == contig_id
             view.ploidy_class[on_contig] = ploidy_map.classes(
@@ -521,7 +524,7 @@ def record_name(records, reader, row: int) -> str:
     return f"{reader.contigs[int(records.chrom[row])]}:{records.pos[row]}"
 
 
-def check_ploidy_at_most_two(bcf: str, records, reader) -> None:
+def check_ploidy_at_most_two(source: str, records, reader) -> None:
     """Refuse a genotype with more than two alleles (`0/0/1/0`): counting it as diploid
     would silently drop alleles, and the panel's definitions are for ploidy 1 and 2."""
     for piece in records.fields.get("GT", []):
@@ -533,7 +536,7 @@ def check_ploidy_at_most_two(bcf: str, records, reader) -> None:
         if polyploid.any():
             row, sample = np.argwhere(polyploid)[0]
             raise InputError(
-                f"{bcf}: record {record_name(records, reader, piece.rows[row])}, sample "
+                f"{source}: record {record_name(records, reader, piece.rows[row])}, sample "
                 f"{reader.samples[sample]}: a genotype of ploidy "
                 f"{int((piece.values[row, sample] != vector_end).sum())} (more than 2 alleles); "
                 "the panel counts haploid and diploid calls only: set such genotypes to "
@@ -542,7 +545,7 @@ def check_ploidy_at_most_two(bcf: str, records, reader) -> None:
             )
 
 
-def check_allele_indices(bcf: str, alleles: np.ndarray, reference_only, records, reader) -> None:
+def check_allele_indices(source: str, alleles: np.ndarray, reference_only, records, reader) -> None:
     """A GT allele index beyond the record's ALTs (`1` where ALT is `.`, `2` in a
     biallelic record) is a damaged call: named, never counted."""
     # Fast path first (one flat reduction): no index above 1, and none above 0 where ALT is `.`.
@@ -555,7 +558,7 @@ def check_allele_indices(bcf: str, alleles: np.ndarray, reference_only, records,
     if bad.any():
         row, sample = np.argwhere(bad)[0]
         raise InputError(
-            f"{bcf}: record {record_name(records, reader, row)}, sample "
+            f"{source}: record {record_name(records, reader, row)}, sample "
             f"{reader.samples[sample]}: GT allele {int(alleles[row, sample].max())} but the "
             f"record has {int(records.n_allele[row]) - 1} ALT allele(s); fix the genotype "
             "in the input (or set it to missing, e.g. `bcftools +setGT`)"
