@@ -26,6 +26,7 @@ STATS = ("AC", "AN", "nhomalt", "nhemi", "ncarrier")
 AUTOSOMAL = "autosomal"
 X_NONPAR = "x_nonpar"
 Y_NONPAR = "y_nonpar"
+Y_PAR = "y_par"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ def expected_ploidy(sex: str, site_class: str) -> int:
         if sex == "XY":
             return 1
         return 0  # XX and unknown sex: not counted on chrY
+    if site_class == Y_PAR:
+        if sex == "XX":
+            return 0  # an XX sample has no Y: not counted anywhere on chrY (gnomAD too)
+        return 2  # XY, and unknown sex (counted on PAR)
     raise ValueError(f"unknown ploidy class {site_class!r}")
 
 

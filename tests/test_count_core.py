@@ -26,7 +26,7 @@ from europanel.count import (
     count_block,
     expected_ploidy,
 )
-from europanel.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR
+from europanel.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR
 from europanel.sheets import cohort_groups, group_membership
 
 COHORT = "C1"
@@ -34,7 +34,12 @@ POPULATIONS = ("NWE", "SEU", "FIN")
 SEXES = ("XX", "XY", "NA")
 
 # The package's ploidy classes and the oracle's names for them (also checks what the ints mean).
-CLASS_NAMES = {AUTOSOMAL: naive.AUTOSOMAL, X_NONPAR: naive.X_NONPAR, Y_NONPAR: naive.Y_NONPAR}
+CLASS_NAMES = {
+    AUTOSOMAL: naive.AUTOSOMAL,
+    X_NONPAR: naive.X_NONPAR,
+    Y_NONPAR: naive.Y_NONPAR,
+    Y_PAR: naive.Y_PAR,
+}
 
 Call = naive.Call
 
@@ -291,7 +296,7 @@ def random_blocks(draw):
     )
     site_classes = draw(
         st.lists(
-            st.sampled_from([AUTOSOMAL, X_NONPAR, Y_NONPAR]),
+            st.sampled_from([AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR]),
             min_size=n_variants,
             max_size=n_variants,
         )
@@ -384,6 +389,15 @@ def test_xx_on_chry_not_counted():
     check_site(Y_NONPAR, samples, calls, stats(AC=1, AN=1, nhemi=1, ncarrier=1))
     check_site(Y_NONPAR, samples, calls, stats(), group="XX")
     check_site(Y_NONPAR, samples, calls, stats(AC=1, AN=1, nhemi=1, ncarrier=1), group="XY")
+
+
+def test_xx_not_counted_on_chry_par():
+    # chrY PAR: XY and NA are diploid, XX has no Y (DESIGN §4, gnomAD's adjust_sex_ploidy).
+    samples = [("XX", "NWE"), ("XY", "NWE"), ("NA", "NWE")]
+    calls = [good((1, 1)), good((0, 1)), good((0, 0))]
+    check_site(Y_PAR, samples, calls, stats(AC=1, AN=4, ncarrier=1))
+    check_site(Y_PAR, samples, calls, stats(), group="XX")
+    check_site(Y_PAR, samples, calls, stats(AC=1, AN=2, ncarrier=1), group="XY")
 
 
 def test_unknown_sex_not_counted_on_nonpar_x():

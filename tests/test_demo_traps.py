@@ -15,8 +15,9 @@ Sample sheet (config/samples.tsv), per cohort:
     NWE_XX 12+9+3 = 24, NWE_XY 12+8+3 = 23, SEU_XX 2+2+14 = 18, SEU_XY 2+2+14 = 18,
     FIN_XX 1, FIN_XY 2 (withheld)
 
-Reference AN (no call = hom-ref) by ploidy class (DESIGN §4: autosome/PAR everyone 2;
-non-PAR X: XX 2, XY 1, NA 0; non-PAR Y: XY 1, XX 0, NA 0):
+Reference AN (no call = hom-ref) by ploidy class (DESIGN §4: autosome/chrX PAR everyone 2;
+non-PAR X: XX 2, XY 1, NA 0; non-PAR Y: XY 1, XX 0, NA 0; chrY PAR: XY 2, NA 2, XX 0,
+where the demo has no record):
     autosome/PAR: NL 30x2 = 60, EE 24x2 = 48, IT 36x2 = 72; all 180
                   NWE 49x2 = 98, SEU 38x2 = 76, XX 86, XY 86
     non-PAR X:    NL 14x2 + 14x1 = 42, EE 12x2 + 12 = 36, IT 17x2 + 17 = 51; all 129

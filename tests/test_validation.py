@@ -274,7 +274,7 @@ def test_contig_lengths_of_another_genome_build(workdir):
         dry_run(workdir),
         workdir,
         "inputs/NL.grch37.vcf.gz: ##contig lengths differ from resources/demo/reference.fa.fai "
-        "(chr20 64,444,167 vs chr20 50,000 bp), so the input was called against another "
+        "(chr20 64,444,167 bp vs chr20 50,000 bp), so the input was called against another "
         "genome build; give a VCF called against resources/demo/reference.fa, or set "
         "reference.fasta to the FASTA it was called against",
     )

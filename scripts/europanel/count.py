@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from europanel.regions import PLOIDY_BY_CLASS_AND_SEX, PLOIDY_CLASSES, PloidyMap
-from europanel.sheets import cohort_groups, group_membership
+from europanel.regions import PLOIDY_CLASSES, PloidyMap, counted_ploidy
+from europanel.sheets import InputError, cohort_groups, group_membership
 
 MISSING = -1
 HAPLOID_END = -2
@@ -144,9 +144,7 @@ class Block:
 
 def expected_ploidy(sexes: np.ndarray) -> np.ndarray:
     """Expected ploidy per (class, sample): int8 array (n_classes x samples)."""
-    return np.array(
-        [[PLOIDY_BY_CLASS_AND_SEX[c][s] for s in sexes] for c in PLOIDY_CLASSES], dtype=np.int8
-    )
+    return np.array([[counted_ploidy(c, s) for s in sexes] for c in PLOIDY_CLASSES], dtype=np.int8)
 
 
 def class_table(ploidy: int) -> np.ndarray:
@@ -301,6 +299,11 @@ class CountStats:
     counted: int = 0
     filtered: int = 0
     symbolic: int = 0
+    # Counted records with ALT `.` (reference calls only: they add AN, never a site).
+    reference_only: int = 0
+    # Calls written haploid where a diploid call is expected (autosomes, PAR, XX on
+    # non-PAR X): counted as missing (DESIGN §4).
+    haploid_in_diploid: int = 0
     blocks: int = 0
     by_type: dict[str, int] = field(default_factory=lambda: {"SNV": 0, "indel": 0, "other": 0})
 
@@ -454,6 +457,9 @@ def count_bcf_blocks(
         unknown = [s for s, i in zip(reader.samples, order) if i < 0][:5]
         raise ValueError(f"{bcf}: samples not in the sample sheet: {', '.join(unknown)}")
     samples = samples.iloc[order].reset_index(drop=True)
+    # What a message about a record names: the user's input, through its cohort.
+    cohorts = sorted(set(samples["cohort"]))
+    source = f"cohort {', '.join(cohorts)}'s input (normalised as {bcf})"
     groups = cohort_groups(samples)
     membership = group_membership(samples, groups)
     ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
@@ -470,18 +476,23 @@ def count_bcf_blocks(
         unknown = [int(c) for c in contig_ids if int(c) not in reader.contigs]
         if unknown:
             raise ValueError(f"{bcf}: a record's contig (number {unknown[0]}) has no ##contig line")
-        not_biallelic = np.flatnonzero(records.n_allele != 2)
+        not_biallelic = np.flatnonzero(records.n_allele > 2)
         if len(not_biallelic):
             i = not_biallelic[0]
             raise ValueError(
                 f"{bcf}: record at {reader.contigs[int(records.chrom[i])]}:"
                 f"{records.pos[i]} is not biallelic"
             )
+        # A record with ALT `.` (one allele) holds reference calls: counted for AN only.
+        reference_only = records.n_allele < 2
+        check_ploidy_at_most_two(source, records, reader)
         kinds = allele_kinds(records.ref, records.alt)
+        kinds[reference_only] = "reference"
         symbolic = kinds == "symbolic"
         counted = ~symbolic & ~records.filtered
         view = block.rows(slice(0, n))
         fill_block(view, records)
+        check_allele_indices(source, view.alleles, reference_only, records, reader)
         for contig_id in contig_ids:
             on_contig = records.chrom == contig_id
             view.ploidy_class[on_contig] = ploidy_map.classes(
@@ -495,6 +506,8 @@ def count_bcf_blocks(
         stats.symbolic += int(symbolic.sum())
         stats.filtered += int((records.filtered & ~symbolic).sum())
         stats.counted += int(counted.sum())
+        stats.reference_only += int((counted & reference_only).sum())
+        stats.haploid_in_diploid += haploid_in_diploid(view, ploidy_by_class, counted)
         for kind in stats.by_type:
             stats.by_type[kind] += int((kinds[counted] == kind).sum())
         stats.blocks += 1
@@ -505,6 +518,64 @@ def count_bcf_blocks(
         )
         kept = np.flatnonzero(~symbolic)
         yield groups, site_table(records, kept, reader.contigs, values[kept], columns)
+
+
+def record_name(records, reader, row: int) -> str:
+    return f"{reader.contigs[int(records.chrom[row])]}:{records.pos[row]}"
+
+
+def check_ploidy_at_most_two(source: str, records, reader) -> None:
+    """Refuse a genotype with more than two alleles (`0/0/1/0`): counting it as diploid
+    would silently drop alleles, and the panel's definitions are for ploidy 1 and 2."""
+    for piece in records.fields.get("GT", []):
+        if piece.values.shape[2] <= 2:
+            continue
+        beyond = piece.values[:, :, 2:]
+        vector_end = np.iinfo(beyond.dtype).min + 1
+        polyploid = (beyond != vector_end).any(axis=2)
+        if polyploid.any():
+            row, sample = np.argwhere(polyploid)[0]
+            raise InputError(
+                f"{source}: record {record_name(records, reader, piece.rows[row])}, sample "
+                f"{reader.samples[sample]}: a genotype of ploidy "
+                f"{int((piece.values[row, sample] != vector_end).sum())} (more than 2 alleles); "
+                "the panel counts haploid and diploid calls only: set such genotypes to "
+                "missing (e.g. `bcftools +setGT` on the input) or leave those samples out of "
+                "the sample sheet"
+            )
+
+
+def check_allele_indices(source: str, alleles: np.ndarray, reference_only, records, reader) -> None:
+    """A GT allele index beyond the record's ALTs (`1` where ALT is `.`, `2` in a
+    biallelic record) is a damaged call: named, never counted."""
+    # Fast path first (one flat reduction): no index above 1, and none above 0 where ALT is `.`.
+    if alleles.max(initial=MISSING) <= 1 and not (
+        reference_only.any() and alleles[reference_only].max(initial=MISSING) > 0
+    ):
+        return
+    highest = np.where(reference_only, 0, 1).astype(np.int8)
+    bad = alleles.max(axis=2) > highest[:, None]
+    if bad.any():
+        row, sample = np.argwhere(bad)[0]
+        raise InputError(
+            f"{source}: record {record_name(records, reader, row)}, sample "
+            f"{reader.samples[sample]}: GT allele {int(alleles[row, sample].max())} but the "
+            f"record has {int(records.n_allele[row]) - 1} ALT allele(s); fix the genotype "
+            "in the input (or set it to missing, e.g. `bcftools +setGT`)"
+        )
+
+
+def haploid_in_diploid(block: Block, ploidy_by_class: np.ndarray, rows: np.ndarray) -> int:
+    """Calls written haploid in the block's `rows` (bool mask) where a diploid call is
+    expected: counted as missing, so they are reported (DESIGN §4)."""
+    # A called first allele (0..127) with HAPLOID_END second is the uint16 pair
+    # 0xFE00..0xFE7F: one subtraction and compare on the contiguous pairs.
+    pairs = np.ascontiguousarray(block.alleles).view("<u2")[..., 0]
+    haploid = (pairs - np.uint16(0xFE00)) <= np.uint16(0x7F)
+    if not haploid.any():
+        return 0
+    haploid &= rows[:, None]
+    return int((haploid & (ploidy_by_class[block.ploidy_class] == 2)).sum())
 
 
 def needs_int32(records) -> bool:
@@ -543,6 +614,7 @@ def site_table(
 ):
     """The count table of a block's `rows` (a pyarrow Table): site columns, then counts."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     take = pa.array(rows)
     numbers = sorted(contigs)
@@ -551,7 +623,8 @@ def site_table(
         "chrom": names.take(pa.array(np.searchsorted(numbers, records.chrom[rows]))),
         "pos": pa.array(records.pos[rows].astype(np.int64)),
         "ref": records.ref.take(take),
-        "alt": records.alt.take(take),
+        # ALT `.` of a reference-only record (stored as no ALT allele).
+        "alt": pc.if_else(pc.equal(records.alt.take(take), ""), ".", records.alt.take(take)),
         "filtered": pa.array(records.filtered[rows].astype(bool)),
     }
     counts = np.ascontiguousarray(counts.T)  # one contiguous row per column

@@ -17,8 +17,8 @@ import pandas as pd
 
 from europanel.count import QC_LEVELS, STATS, parse_count_column
 from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
-from europanel.regions import PloidyMap, in_intervals
-from europanel.sheets import SEXES
+from europanel.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
+from europanel.sheets import SEXES, InputError
 
 KEY = ["pos", "ref", "alt"]
 FAF_CONFIDENCES = {"faf95": 0.95, "faf99": 0.99}
@@ -82,7 +82,7 @@ def merge_chunk(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Panel records of one chunk (published columns) and a summary for the report."""
     keys = (
-        pd.concat([c.table[KEY] for c in cohorts], ignore_index=True)
+        pd.concat([variant_rows(c.table)[KEY] for c in cohorts], ignore_index=True)
         .drop_duplicates()
         .sort_values(KEY, kind="stable")
         .reset_index(drop=True)
@@ -100,7 +100,7 @@ def merge_chunk(
     filtered_by = [[] for _ in range(n)]
 
     for cohort in sorted(cohorts, key=lambda c: c.label):
-        table = keys.merge(cohort.table, on=KEY, how="left", indicator=True)
+        table = keys.merge(variant_rows(cohort.table), on=KEY, how="left", indicator=True)
         present = (table["_merge"] == "both").to_numpy()
         filtered = present & table["filtered"].fillna(False).astype(bool).to_numpy()
         called = present & ~filtered
@@ -111,13 +111,22 @@ def merge_chunk(
             values = table[column].fillna(0).to_numpy(dtype=np.int64)
             totals[(level, stat)][called, group_index[group]] += values[called]
         absent = ~present
+        # Where the cohort wrote reference calls (ALT `.`), their AN is the cohort's.
+        absent &= ~add_reference_calls(keys, absent, cohort.table, totals, group_index)
         if cohort.callable_spans is not None:
             # Reference only if the cohort could call every base the REF allele spans.
             as_reference = absent & in_intervals(positions, cohort.callable_spans, ref_ends)
         else:
             as_reference = absent if policy.absent_sites == "reference" else np.zeros(n, bool)
-        an_by_class = np.zeros((3, len(groups)), dtype=np.int64)
+        an_by_class = np.zeros((len(PLOIDY_CLASSES), len(groups)), dtype=np.int64)
         for group, by_class in cohort.reference_an.items():
+            if len(by_class) != len(PLOIDY_CLASSES):
+                raise InputError(
+                    f"bundle of cohort {cohort.label}: reference AN for {len(by_class)} "
+                    f"ploidy classes where this version has {len(PLOIDY_CLASSES)} (chrY PAR, "
+                    "where XX samples are not counted, is its own class since issue 17); "
+                    "re-create the bundle with this version of the pipeline"
+                )
             an_by_class[:, group_index[group]] = by_class
         for level in QC_LEVELS:
             totals[(level, "AN")][as_reference] += an_by_class[ploidy_class[as_reference]]
@@ -144,6 +153,56 @@ def merge_chunk(
     return records, summary
 
 
+def group_fields(group: str, panel: PanelGroups) -> list[str]:
+    """The published INFO fields that belong to one group: withholding the group
+    (DESIGN §6) must withhold all of them."""
+    fields = [f"{stat}_{group}" for stat in ("AC", "AN", "AF", "nhomalt")]
+    if group not in panel.cohorts:  # populations, sexes, population x sex
+        fields += [f"{name}_{group}" for name in FAF_CONFIDENCES]
+    return fields
+
+
+def variant_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """A count table without its reference-only records (ALT `.`)."""
+    return table[table["alt"] != "."]
+
+
+def add_reference_calls(
+    keys: pd.DataFrame,
+    absent: np.ndarray,
+    table: pd.DataFrame,
+    totals: dict,
+    group_index: dict[str, int],
+) -> np.ndarray:
+    """Add the AN of a cohort's reference-only records (ALT `.`, PASS) to the panel
+    sites the cohort has no record of (`absent`) that they cover; returns which sites
+    got one (they are then not subject to the absent-site policy).
+
+    A reference-only record at POS covers a site at the same POS whose REF is no
+    longer than its own (it called every base of the site's REF allele, the rule
+    of the callable BED); where several do, the first (longest REF) counts.
+    """
+    found = np.zeros(len(keys), dtype=bool)
+    reference = table[(table["alt"] == ".") & ~table["filtered"].astype(bool)]
+    if reference.empty or keys.empty:
+        return found
+    reference = reference.assign(ref_length=reference["ref"].str.len())
+    reference = reference.sort_values(["pos", "ref_length"], ascending=[True, False])
+    reference = reference.drop_duplicates("pos")
+    sites = keys[["pos"]].assign(site_length=keys["ref"].str.len(), row=np.arange(len(keys)))
+    joined = sites.merge(reference, on="pos", how="inner")
+    joined = joined[(joined["ref_length"] >= joined["site_length"]) & absent[joined["row"]]]
+    rows = joined["row"].to_numpy()
+    for column in table.columns:
+        if column in KEY or column in ("chrom", "filtered"):
+            continue
+        stat, level, group = parse_count_column(column)
+        if stat == "AN":
+            totals[(level, stat)][rows, group_index[group]] += joined[column].to_numpy(np.int64)
+    found[rows] = True
+    return found
+
+
 def build_records(
     contig, keys, totals, overall, panel, policy, called_by, filtered_by
 ) -> pd.DataFrame:
@@ -167,11 +226,17 @@ def build_records(
     out["AC_raw"], out["AN_raw"] = raw_ac, raw_an
     out["AF_raw"] = allele_frequency(raw_ac, raw_an)
     out["nhomalt_raw"] = overall[("raw", "nhomalt")]
+    out["nhemi_raw"] = overall[("raw", "nhemi")]
     for g in shown:
         ac, an = totals[("adj", "AC")][:, index[g]], totals[("adj", "AN")][:, index[g]]
         out[f"AC_{g}"], out[f"AN_{g}"] = ac, an
         out[f"AF_{g}"] = allele_frequency(ac, an)
         out[f"nhomalt_{g}"] = totals[("adj", "nhomalt")][:, index[g]]
+        if g not in panel.populations and g not in panel.cohorts:
+            # Sex and population x sex (gnomAD's faf95_XX, faf95_nfe_XY): group fields,
+            # withheld with their group. Population fafs follow below (fafmax needs them).
+            for name, confidence in FAF_CONFIDENCES.items():
+                out[f"{name}_{g}"] = filtering_allele_frequency(ac, an, confidence)
     for name, confidence in FAF_CONFIDENCES.items():
         out[name] = filtering_allele_frequency(adj_ac, adj_an, confidence)
     for name, confidence in FAF_CONFIDENCES.items():

@@ -4,7 +4,8 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
 
 1. `view -r`: the chunk widened by `realign_window` on both sides, because
    left-alignment moves an indel left (into the chunk from the right) and
-   trimming a shared prefix moves a record right; keep only sheet samples;
+   trimming a shared prefix moves a record right; keep only sheet samples
+   (`-I`: the input's INFO AC/AN are never read, they may disagree with its GT);
 2. `annotate`: rename contigs to the reference's names, drop INFO and every
    FORMAT field counting does not need;
 3. `norm -m -any -f`: split multiallelics, left-align, check REF;
@@ -128,6 +129,9 @@ def normalise_chunk(
                     window,
                     "-S",
                     str(sample_file),
+                    # Not recomputing INFO AC/AN on subsetting: they are dropped next,
+                    # and htslib would stop at an input whose INFO disagrees with its GT.
+                    "--no-update",
                     "-Ou",
                     "-o",
                     str(raw),
@@ -137,6 +141,16 @@ def normalise_chunk(
                 # The header was validated before the run; a block that fails to decode
                 # later means the file is damaged (a corrupted copy).
                 detail = str(error).split("stderr=")[-1].replace("\\n", " ").strip(" '\")")
+                if "Undefined tags" in detail:
+                    # Not damage: a FORMAT key written twice in a record, or one no
+                    # ##FORMAT line declares (validation looks at the first records only).
+                    raise InputError(
+                        f"{path}: a record in {window} has a FORMAT key written twice or "
+                        "not declared by a ##FORMAT header line, so bcftools cannot keep "
+                        f"only the sheet's samples; find it with `bcftools view {path} "
+                        f"-r {window} > /dev/null` (htslib names the key), then declare "
+                        "the key (`bcftools annotate -h`) or write it once"
+                    ) from None
                 raise InputError(
                     f"{path}: cannot be read in {window} (bcftools: {detail}); the "
                     "file is damaged: copy it again from the source (compare checksums) or "
@@ -179,7 +193,10 @@ def normalise_chunk(
             str(split),
             str(joined),
         )
-        mismatches = [m for m in ref_mismatches(messages) if chunk_owns(chunk, m)]
+        # Once per site: bcftools reports a multiallelic site once per ALT it splits.
+        mismatches = list(
+            dict.fromkeys(m for m in ref_mismatches(messages) if chunk_owns(chunk, m))
+        )
         if mismatches and ref_mismatch == "error":
             shown = "; ".join(f"{c}:{p} VCF {v} vs FASTA {r}" for c, p, v, r in mismatches[:5])
             raise InputError(

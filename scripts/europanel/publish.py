@@ -57,6 +57,11 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
             "Integer",
             "Homozygous-alternate diploid genotypes, before genotype QC",
         ),
+        "nhemi_raw": (
+            "A",
+            "Integer",
+            "Number of haploid alternate calls of XY samples on non-PAR X/Y, before genotype QC",
+        ),
         "grpmax": ("A", "String", "Population with the highest AF (AC > 0, faf_exclude left out)"),
         "AC_grpmax": ("A", "Integer", "AC of the grpmax population, adj"),
         "AN_grpmax": ("A", "Integer", "AN of the grpmax population, adj"),
@@ -85,7 +90,7 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
                 )
         elif prefix in ("faf95", "faf99"):
             confidence = "95%" if prefix == "faf95" else "99%"
-            whom = f"population {rest}" if rest else "all samples"
+            whom = describe_group(rest, cohorts) if rest else "all samples"
             definitions[column] = (
                 "A",
                 "Float",

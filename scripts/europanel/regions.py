@@ -12,17 +12,28 @@ from importlib import resources
 import numpy as np
 
 # Ploidy classes of a site: where sex decides how a sample is counted (DESIGN §4).
-AUTOSOMAL = 0  # autosomes and PAR: diploid for everyone
+AUTOSOMAL = 0  # autosomes and chrX PAR: diploid for everyone
 X_NONPAR = 1  # XX diploid, XY haploid, NA not counted
 Y_NONPAR = 2  # XY haploid, XX and NA not counted
-PLOIDY_CLASSES = (AUTOSOMAL, X_NONPAR, Y_NONPAR)
+Y_PAR = 3  # XY and NA diploid; XX not counted (no Y: calls there are mismapped reads)
+PLOIDY_CLASSES = (AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR)
 
-# Expected ploidy per class (row) for sexes XX, XY, NA (columns).
+# The single source of truth for "which sex is counted with which ploidy in which
+# class" (DESIGN §4): expected ploidy per class (row) for sexes XX, XY, NA (columns),
+# 0 = not counted. Counting, bundles (reference AN) and the merge all read it through
+# `counted_ploidy`.
 PLOIDY_BY_CLASS_AND_SEX = {
     AUTOSOMAL: {"XX": 2, "XY": 2, "NA": 2},
     X_NONPAR: {"XX": 2, "XY": 1, "NA": 0},
     Y_NONPAR: {"XX": 0, "XY": 1, "NA": 0},
+    Y_PAR: {"XX": 0, "XY": 2, "NA": 2},
 }
+
+
+def counted_ploidy(ploidy_class: int, sex: str) -> int:
+    """How many alleles a sample of `sex` carries at a site of `ploidy_class` (0 = not
+    counted there)."""
+    return PLOIDY_BY_CLASS_AND_SEX[ploidy_class][sex]
 
 
 def bare_name(contig: str) -> str:
@@ -112,6 +123,8 @@ class PloidyMap:
         if sex is None:
             return classes
         nonpar = ~in_intervals(np.asarray(positions), self.par.get(sex, []))
+        if sex == "Y":
+            classes[:] = Y_PAR
         classes[nonpar] = X_NONPAR if sex == "X" else Y_NONPAR
         return classes
 

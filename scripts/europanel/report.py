@@ -185,8 +185,18 @@ def site_fates(
     counted = read_stats(count_stats).groupby("cohort").sum(numeric_only=True)
     normalised = read_stats(normalise_stats).groupby("cohort").sum(numeric_only=True)
     table = pd.DataFrame(index=pd.Index(publication.cohorts, name="cohort"))
-    for column in ("records", "counted", "filtered", "symbolic", *VARIANT_TYPES):
-        table[column] = counted.reindex(table.index)[column].fillna(0).astype(int)
+    for column in (
+        "records",
+        "counted",
+        "filtered",
+        "symbolic",
+        "reference_only",
+        "haploid_in_diploid",
+        *VARIANT_TYPES,
+    ):
+        # Count statistics written before a counter existed lack it: 0.
+        values = counted.reindex(table.index).get(column, pd.Series(0, index=table.index))
+        table[column] = values.fillna(0).astype(int)
     table["ref_mismatch"] = normalised.reindex(table.index)["ref_mismatch"].fillna(0).astype(int)
     window = normalised.reindex(table.index)
     table["window_input_lines"] = window["input_records"].fillna(0).astype(int)
@@ -285,7 +295,8 @@ def called_sites(bundle: Bundle, contig: str, start: int, end: int) -> pd.DataFr
     c = bundle.cohort
     columns = ["pos", "ref", "alt", "filtered", f"AC_adj_{c}", f"AN_adj_{c}", f"AN_raw_{c}"]
     table = read_counts(bundle, contig, start, end, columns)
-    table = table[~table["filtered"].astype(bool)]
+    # Reference-only records (ALT `.`) are calls, not sites of the cohort.
+    table = table[~table["filtered"].astype(bool) & (table["alt"] != ".")]
     table = table.rename(
         columns={f"AC_adj_{c}": "ac", f"AN_adj_{c}": "an", f"AN_raw_{c}": "an_raw"}
     ).drop(columns="filtered")
@@ -611,6 +622,10 @@ def plot_sites(fates: pd.DataFrame, path: str) -> None:
 def grouped_bars(ax, table: pd.DataFrame, title: str, ylabel: str, log=False, fmt="{:.0f}") -> None:
     """Bars of each column side by side per row, labelled with their values."""
     n = len(table.columns)
+    if log and not (table.to_numpy(dtype=float) > 0).any():
+        # Nothing to draw on a log scale (every value 0): say so instead.
+        empty_panel(ax, title, "none: every value is 0")
+        return
     width = 0.8 / max(n, 1)
     positions = np.arange(len(table))
     zeros = []
@@ -860,6 +875,16 @@ def summary_html(
         f"<title>{html.escape(panel_name)}: QC summary</title><style>{STYLE}</style></head><body>",
         f"<h1>Panel {html.escape(panel_name)}: QC summary</h1>",
         "<h2>Panel</h2>",
+        *(
+            [
+                "<p id='empty-panel'>The panel has no record: no site of the inputs was "
+                "counted (every record was symbolic, reference-only, filtered, or carried "
+                "by no sheet sample). The published VCF and table are valid and empty; "
+                "see the per-cohort record fates below.</p>"
+            ]
+            if int(overall["records"]) == 0
+            else []
+        ),
         html_table(panel),
         "<h2>Records per chromosome</h2>",
         html_table(chromosomes),
@@ -867,8 +892,12 @@ def summary_html(
         html_table(cohorts),
         "<p class='note'>records: the cohort's records after normalisation; counted: PASS, "
         "not symbolic; filtered: failed the input's FILTER (not counted, listed in "
-        "cohorts_filtered); Ti/Tv over called SNVs with adj AC &gt; 0; call rate: AN_raw / "
-        "expected AN at the cohort's called sites; adj rate: AN_adj / expected AN.</p>",
+        "cohorts_filtered); reference_only: counted records with ALT . (reference calls: "
+        "they add AN to the panel's variants at their position, never a site); "
+        "haploid_in_diploid: genotypes written haploid where a diploid call is expected "
+        "(autosomes, PAR, XX on chrX), counted as missing; Ti/Tv over called SNVs with "
+        "adj AC &gt; 0; call rate: AN_raw / expected AN at the cohort's called sites; "
+        "adj rate: AN_adj / expected AN.</p>",
         "<h2>Allele-frequency concordance between cohorts</h2>",
         html_table(concordance, index=False),
         "<h2>Privacy</h2>",
@@ -895,10 +924,13 @@ def cohort_summary(
             ("filtered", "filtered"),
             ("symbolic", "symbolic"),
             ("ref_mismatch", "REF mismatch"),
+            ("reference_only", "reference-only (ALT .)"),
+            ("haploid_in_diploid", "haploid calls where diploid expected"),
             ("SNV", "SNV"),
             ("indel", "indel"),
         ):
-            table[label] = fates[column].astype(int)
+            if column in fates:
+                table[label] = fates[column].fillna(0).astype(int)
     qc = qc.reindex(table.index)
     table["Ti/Tv"] = qc["ti_tv"].astype(float)
     table["call rate"] = qc["call_rate"].astype(float)

@@ -161,7 +161,13 @@ def read_header(path: str) -> tuple[VcfHeader | None, list[str]]:
             with quiet_htslib():
                 for record in vcf:
                     first_records.append(
-                        (record.chrom, record.pos, tuple(record.alts or ()), "END" in record.info)
+                        # pysam moves END into `stop` (rlen): a block longer than REF has END.
+                        (
+                            record.chrom,
+                            record.pos,
+                            tuple(record.alts or ()),
+                            record.rlen > len(record.ref),
+                        )
                     )
                     if len(first_records) == PEEK_RECORDS:
                         break
@@ -256,7 +262,7 @@ def contig_problems(
     """`##contig` lengths must be the FASTA's (names may differ by the `chr` prefix)."""
     harmonised = {name: harmonised_name(name, set(reference)) for name in header.contigs}
     different = [
-        f"{name} {length:,} vs {harmonised[name]} {reference[harmonised[name]]:,}"
+        f"{name} {length:,} bp vs {harmonised[name]} {reference[harmonised[name]]:,} bp"
         for name, length in header.contigs.items()
         if harmonised[name] is not None
         and length is not None
@@ -264,7 +270,7 @@ def contig_problems(
     ]
     if different:
         return [
-            f"{path}: ##contig lengths differ from {fasta}.fai ({shown(different)} bp), so "
+            f"{path}: ##contig lengths differ from {fasta}.fai ({shown(different)}), so "
             f"the input was called against another genome build; give a VCF called "
             f"against {fasta}, or set reference.fasta to the FASTA it was called against"
         ]
@@ -292,6 +298,132 @@ def gvcf_problems(path: str, header: VcfHeader) -> list[str]:
                 "GenotypeGVCFs or GLnexus) and list the resulting VCF in the cohorts sheet"
             ]
     return []
+
+
+def genotype_problems(path: str) -> list[str]:
+    """The first records read as the pipeline reads them (htslib, with samples): a
+    FORMAT key written twice or not declared in the header (htslib drops or invents
+    values, and bcftools refuses to subset the samples of such a record), and
+    genotypes of more than two alleles (not countable)."""
+    problems = []
+    format_problem = first_format_key_problem(path)
+    if format_problem is not None:
+        where, key, declared = format_problem
+        if declared:
+            problems.append(
+                f"{path}: record {where} has FORMAT key {key} more than once; the file is "
+                "readable but not valid VCF (htslib keeps one value and warns): write each "
+                "FORMAT key once (re-export it with the tool that made it, fixed)"
+            )
+        else:
+            problems.append(
+                f"{path}: record {where} has FORMAT key {key}, which no ##FORMAT header "
+                "line declares (bcftools cannot subset its samples); declare it, e.g. "
+                f"`bcftools annotate -h extra.hdr` with a line like ##FORMAT=<ID={key},"
+                'Number=.,Type=String,Description="...">, or remove it with '
+                f"`bcftools annotate -x FORMAT/{key}`"
+            )
+    polyploid = first_polyploid_genotype(path)
+    if polyploid is not None:
+        where, sample, ploidy = polyploid
+        problems.append(
+            f"{path}: record {where}, sample {sample}: a genotype of ploidy {ploidy} (more "
+            "than 2 alleles); the panel counts haploid and diploid calls only: set such "
+            "genotypes to missing (e.g. `bcftools +setGT`) or leave those samples out of "
+            "the sample sheet"
+        )
+    return problems
+
+
+# A genotype of three or more alleles at the start of a sample column (GT comes first).
+POLYPLOID_GT = re.compile(r"\t[0-9.]+(?:[/|][0-9.]+){2,}(?=[:\t\n]|$)")
+
+
+def first_polyploid_genotype(path: str) -> tuple[str, str, int] | None:
+    """(CHROM:POS, sample, ploidy) of the first genotype of more than two alleles in the
+    first records: a regular expression over each line of a text VCF (a loop over
+    100,000 samples in Python would slow every snakemake start), pysam for a BCF."""
+    if Path(path).suffix == ".bcf":
+        try:
+            with quiet_htslib(), pysam.VariantFile(path) as vcf:
+                for n, record in enumerate(vcf):
+                    if n == PEEK_RECORDS:
+                        break
+                    if "GT" in record.format:
+                        for sample in record.samples.values():
+                            if len(sample.get("GT") or ()) > 2:
+                                where = f"{record.chrom}:{record.pos}"
+                                return where, sample.name, len(sample["GT"])
+        except (OSError, ValueError):
+            pass  # an unreadable record is reported by read_header
+        return None
+    import gzip
+
+    opener = gzip.open if Path(path).suffix in (".gz", ".bgz") else open
+    samples: list[str] = []
+    try:
+        with opener(path, "rt", errors="replace") as text:
+            n = 0
+            for line in text:
+                if line.startswith("#CHROM"):
+                    samples = line.rstrip("\n").split("\t")[9:]
+                if line.startswith("#"):
+                    continue
+                fields = line.split("\t", 9)
+                if len(fields) > 9 and fields[8].split(":")[0] == "GT":
+                    found = POLYPLOID_GT.search(line, len(line) - len(fields[9]) - 1)
+                    if found is not None:
+                        # The match starts at the sample's own tab; 8 precede the first's.
+                        column = line.count("\t", 0, found.start()) - 8
+                        genotype = found.group(0).strip()
+                        sample = samples[column] if 0 <= column < len(samples) else "?"
+                        ploidy = len(re.split(r"[/|]", genotype))
+                        return f"{fields[0]}:{fields[1]}", sample, ploidy
+                n += 1
+                if n == PEEK_RECORDS:
+                    break
+    except (OSError, EOFError):
+        pass  # a damaged file is reported by the other checks
+    return None
+
+
+def first_format_key_problem(path: str) -> tuple[str, str, bool] | None:
+    """(CHROM:POS, key, declared) of the first of the first records whose FORMAT
+    repeats a key (declared True) or uses one no ##FORMAT line declares (False).
+
+    Read from the text (a text VCF only): htslib has already dropped the repeat and
+    declared the unknown key by the time pysam shows the record.
+    """
+    import gzip
+
+    if Path(path).suffix == ".bcf":
+        return None
+    opener = gzip.open if Path(path).suffix in (".gz", ".bgz") else open
+    declared = set()
+    try:
+        with opener(path, "rt", errors="replace") as text:
+            n = 0
+            for line in text:
+                if line.startswith("##FORMAT=<ID="):
+                    declared.add(line[len("##FORMAT=<ID=") :].split(",", 1)[0].rstrip(">\n"))
+                if line.startswith("#"):
+                    continue
+                fields = line.split("\t", 9)
+                if len(fields) > 8:
+                    keys = fields[8].strip().split(":")
+                    where = f"{fields[0]}:{fields[1]}"
+                    repeated = next((k for k in keys if keys.count(k) > 1), None)
+                    if repeated is not None:
+                        return where, repeated, True
+                    unknown = next((k for k in keys if k not in declared and k != "."), None)
+                    if unknown is not None:
+                        return where, unknown, False
+                n += 1
+                if n == PEEK_RECORDS:
+                    break
+    except (OSError, EOFError):
+        pass  # a damaged file is reported by the other checks
+    return None
 
 
 def sample_problems(path: str, header: VcfHeader, cohort: str, sheet: Sheet) -> list[str]:
@@ -366,7 +498,7 @@ def input_problems(
     header, problems = read_header(path)
     if header is None:
         return problems
-    problems = index_problems(path) + gvcf_problems(path, header)
+    problems = index_problems(path) + gvcf_problems(path, header) + genotype_problems(path)
     if reference is not None:
         problems += contig_problems(path, header, reference, fasta)
     if samples is not None:
