@@ -314,6 +314,7 @@ def test_group_fields_list_the_faf_of_sex_and_population_groups():
 # --- no countable record, end to end ------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_panel_without_records_is_published_and_reported(reference, tmp_path):
     """Cohort A: only symbolic records; cohort B: only reference-only records. Both are
     valid inputs; the panel is empty, valid and indexed, and the report says so."""
