@@ -49,7 +49,7 @@ def snakemake_command(*args: str) -> list[str]:
 
 
 def environment() -> dict[str, str]:
-    """The rules call `europanel`: put this interpreter's bin directory first on PATH."""
+    """This interpreter's bin directory first on PATH (the venv's snakemake and tools)."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
