@@ -296,13 +296,24 @@ def publishable(
     while True:
         leak = find_leak([rows[g] for g in published], weights, k)
         if leak is None:
-            return frozenset(published), reasons
-        # Withhold the smallest count the combination uses (the total last): that
-        # combination is gone, and the loop looks for the next one.
+            break
+        # Withhold one count the combination uses: the finest family first (a
+        # population_sex before a sex or population, the total last: coarse groups are
+        # what users and the central merge need most), the smallest within it.
         used = [published[i] for i in leak.rows]
-        victim = min(used, key=lambda g: (g.family_rank == 0, at_record[g], g))
+        victim = min(used, key=lambda g: (g.family_rank == 0, -g.family_rank, at_record[g], g))
         published.remove(victim)
         reasons.append((victim, "complementary"))
+    # Give back, largest first, every complementary suppression that is not needed.
+    for victim, reason in sorted(
+        [r for r in reasons if r[1] == "complementary"],
+        key=lambda r: (r[0].family_rank, -at_record[r[0]], r[0]),
+    ):
+        trial = sorted([*published, victim])
+        if find_leak([rows[g] for g in trial], weights, k) is None:
+            published = trial
+            reasons.remove((victim, reason))
+    return frozenset(published), reasons
 
 
 class PatternPolicy:
