@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from europanel import __version__
-from europanel.count import STATS, QC_LEVELS, expected_ploidy
+from europanel.count import QC_LEVELS, STATS, expected_ploidy
 from europanel.disclosure import (
     TOTAL,
     PatternPolicy,

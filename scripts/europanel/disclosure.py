@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd
 
 from europanel.regions import PLOIDY_BY_CLASS_AND_SEX
 
@@ -247,30 +248,80 @@ def find_leak(rows: list[frozenset[Atom]], weights: dict[Atom, int], k: int) -> 
     )
 
 
+PRIME = (1 << 61) - 1  # a Mersenne prime for the fast pass of the search
+
+
 def _search_support(v0, d, candidates, col_weight, k):
-    """Smallest-first depth-first search: a column set S of weight < k such that some
-    non-zero vector of span(v0) vanishes outside S (rank of the other columns < d)."""
-    all_columns = set(range(len(v0[0])))
+    """Smallest-first depth-first search: a column set S of weight < k on which some
+    non-zero vector of W = span(v0) lives.
 
-    def drops(chosen: list[int]) -> bool:
-        rest = sorted(all_columns - set(chosen))
-        return len(_rref([[r[c] for c in rest] for r in v0])) < d if rest else True
+    With N a basis of W's orthogonal complement (the null space of v0), w in W is
+    supported on S exactly when N[:, S] w_S = 0: such a w exists iff the columns S of
+    N are linearly dependent. So the search grows S one column at a time, keeping the
+    chosen columns of N reduced, and stops at the first column that reduces to zero.
+    The reduction runs modulo a prime (independence there implies independence over
+    the rationals); a dependence it finds is confirmed with exact Fractions, and in the
+    (astronomically rare) case it is not, the search is redone in Fractions."""
+    width = len(v0[0])
+    complement = _null_space(v0, width)  # (width - d) vectors of length width
+    exact_columns = {c: [n[c] for n in complement] for c in candidates}
+    scaled = []
+    for n in complement:  # scaling a row of N keeps every column dependence
+        scale = 1
+        for x in n:
+            scale = scale * x.denominator // gcd(scale, x.denominator)
+        scaled.append([int(x * scale) % PRIME for x in n])
+    modular_columns = {c: [n[c] for n in scaled] for c in candidates}
+    found = _grow(candidates, col_weight, k, modular_columns, _reduce_mod_prime)
+    if found is None:
+        return None
+    if rank([[exact_columns[c][i] for c in found] for i in range(len(complement))]) < len(found):
+        return found
+    return _grow(candidates, col_weight, k, exact_columns, _reduce_exact)
 
-    def extend(chosen: list[int], start: int, total: int):
+
+def _reduce_mod_prime(vector, basis):
+    vector = list(vector)
+    for pivot, row in basis:  # rows are normalised: row[pivot] == 1
+        if vector[pivot]:
+            factor = vector[pivot]
+            vector = [(x - factor * y) % PRIME for x, y in zip(vector, row)]
+    pivot = next((i for i, x in enumerate(vector) if x), None)
+    if pivot is not None:
+        inverse = pow(vector[pivot], PRIME - 2, PRIME)
+        vector = [(x * inverse) % PRIME for x in vector]
+    return pivot, vector
+
+
+def _reduce_exact(vector, basis):
+    vector = list(vector)
+    for pivot, row in basis:
+        if vector[pivot] != 0:
+            factor = vector[pivot]
+            vector = [x - factor * y for x, y in zip(vector, row)]
+    pivot = next((i for i, x in enumerate(vector) if x != 0), None)
+    if pivot is not None:
+        lead = vector[pivot]
+        vector = [x / lead for x in vector]
+    return pivot, vector
+
+
+def _grow(candidates, col_weight, k, columns, reduce):
+    def extend(chosen, basis, start, total):
         for position in range(start, len(candidates)):
             column = candidates[position]
             w = total + col_weight[column]
             if w >= k:
                 break  # candidates are sorted by weight: every later one is heavier
-            trial = chosen + [column]
-            if drops(trial):
-                return trial
-            hit = extend(trial, position + 1, w)
+            pivot, reduced = reduce(columns[column], basis)
+            if pivot is None:
+                return chosen + [column]
+            hit = extend(chosen + [column], basis + [(pivot, reduced)], position + 1, w)
             if hit is not None:
                 return hit
         return None
 
-    return extend([], 0, 0)
+    return extend([], [], 0, 0)
 
 
 def publishable(
