@@ -278,7 +278,7 @@ def test_audit_catches_a_leak_put_into_the_demo_panel(demo_run, tmp_path):
 
 def test_release_of_the_demo_is_recorded_and_checked(demo_run, tmp_path):
     release = json.loads((demo_run / "results/panel/demo.release.json").read_text())
-    assert release["groups"][""]["samples"] == 91
+    assert release["groups"][""]["samples"] == 90  # the sheet's samples (NL99 is not in it)
     assert all(v["samples"] >= 5 for v in release["groups"].values())
     previous = tmp_path / "previous.json"
     bigger = {g: dict(v, samples=v["samples"] + 2) for g, v in release["groups"].items()}
@@ -290,3 +290,65 @@ def test_release_of_the_demo_is_recorded_and_checked(demo_run, tmp_path):
         previous_release=str(previous),
     )
     assert len(problems) == len(release["groups"])
+
+
+def publish_against(demo_run, tmp_path, previous_groups: dict) -> tuple[int, str]:
+    """Merge one demo chunk from the bundles and publish it against a previous release."""
+    from europanel.cli import main
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    bundles = sorted(str(p.parent) for p in (demo_run / "results/bundles").glob("*/manifest.json"))
+    chunk = tmp_path / "chunk.parquet"
+    merged = ["merge", "--bundles", *bundles, "--chunk", "chr20-00000", "--chunk-size", "10000"]
+    merged += ["--min-group-size", "5", "--output", str(chunk), "--summary", str(tmp_path / "s")]
+    assert main(merged) == 0
+    previous = tmp_path / "previous.release.json"
+    previous.write_text(json.dumps({"groups": previous_groups}))
+    return main(
+        ["publish", "--bundles", *bundles, "--chunks", str(chunk), "--config-digest", "x"]
+        + ["--vcf", str(tmp_path / "p.vcf.gz"), "--parquet", str(tmp_path / "p.parquet")]
+        + ["--release", str(tmp_path / "p.release.json"), "--min-group-size", "5"]
+        + ["--previous-release", str(previous)]
+    ), str(tmp_path / "p.vcf.gz")
+
+
+def test_publish_refuses_a_release_two_samples_away_and_accepts_ten(demo_run, tmp_path, capsys):
+    release = json.loads((demo_run / "results/panel/demo.release.json").read_text())["groups"]
+    # The previous release had 2 more samples in EE and NWE: 2 were withdrawn since.
+    two = {g: dict(v) for g, v in release.items()}
+    for g in ("", "EE", "NWE"):
+        two[g]["samples"] += 2
+    status, vcf = publish_against(demo_run, tmp_path / "two", two)
+    message = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in message
+    assert "group EE: 26 samples in the previous release, 24 now" in message
+    assert "batch withdrawals" in message and not (tmp_path / "two/p.vcf.gz").exists()
+    ten = {g: dict(v) for g, v in release.items()}
+    for g in ("", "EE", "NWE"):
+        ten[g]["samples"] += 10
+    status, vcf = publish_against(demo_run, tmp_path / "ten", ten)
+    assert status == 0 and (tmp_path / "ten/p.vcf.gz").exists()
+
+
+def test_published_counts_equal_the_unsuppressed_ones(demo_run, unsuppressed_demo_panel):
+    published = pd.read_parquet(demo_run / "results/panel/demo.sites.parquet")
+    key = ["CHROM", "POS", "REF", "ALT"]
+    twin = unsuppressed_demo_panel.set_index(key)
+    published = published.set_index(key)
+    # Records: the same, less those withheld whole (none on the demo).
+    assert published.index.isin(twin.index).all()
+    twin = twin.loc[published.index]
+    compared = withheld = 0
+    for column in published.columns:
+        if not column.startswith(("AC", "AN", "nhomalt", "nhemi", "AF", "faf")):
+            continue
+        shown = published[column].notna()
+        if column.startswith("fafmax") or column.endswith("_grpmax"):
+            continue  # grpmax and fafmax choose among the published populations only
+        mine, theirs = published.loc[shown, column], twin.loc[shown, column]
+        assert (mine.astype(float) - theirs.astype(float)).abs().max() < 1e-9 or not len(mine), (
+            column
+        )
+        compared += int(shown.sum())
+        withheld += int((~shown & twin[column].notna()).sum())
+    assert compared > 10_000 and withheld > 0
