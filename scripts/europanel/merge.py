@@ -195,7 +195,9 @@ def merge_chunk(
         rare = keep & (overall[("raw", "ncarrier")] < policy.min_carriers)
         summary["withheld_min_carriers"] = int(rare.sum())
         keep &= ~rare
-    sizes_by_cohort = {c.label: c.group_sizes or {} for c in cohorts}
+    if any(c.group_sizes is None for c in cohorts):
+        raise ValueError("merge_chunk needs each cohort's group_sizes (disclosure control)")
+    sizes_by_cohort = {c.label: c.group_sizes for c in cohorts}
     disclosure = panel.disclosure_policy(sizes_by_cohort, policy.min_group_size)
     shown, total_shown = published_groups(disclosure, groups, ploidy_class, called_by, unknown)
     # A record whose total would isolate fewer than k samples (say, called by one small
