@@ -352,3 +352,36 @@ def test_published_counts_equal_the_unsuppressed_ones(demo_run, unsuppressed_dem
         compared += int(shown.sum())
         withheld += int((~shown & twin[column].notna()).sum())
     assert compared > 10_000 and withheld > 0
+
+
+def test_release_digests_are_salted_and_follow_the_sample_set():
+    from europanel.bundle import release_digests
+    from europanel.disclosure import combined_digest
+
+    sheet = pd.DataFrame(
+        {
+            "sample": ["s1", "s2", "s3", "s4"],
+            "cohort": ["A"] * 4,
+            "population": ["P", "P", "Q", "Q"],
+            "sex": ["XX", "XY", "XX", "NA"],
+        }
+    )
+    digests = release_digests(sheet, ["A", "P", "Q", "XX"], b"secret")
+    assert digests == release_digests(
+        sheet.iloc[::-1].reset_index(drop=True), list(digests), b"secret"
+    )
+    assert digests != release_digests(sheet, list(digests), b"other salt")
+    swapped = sheet.assign(sample=["s1", "s2", "s3", "s5"])
+    changed = release_digests(swapped, list(digests), b"secret")
+    assert changed["P"] == digests["P"] and changed["Q"] != digests["Q"]
+    assert not any("s1" in d for d in digests.values())
+    assert combined_digest(["b", "a"]) == combined_digest(["a", "b"])
+
+
+def test_a_bundle_of_the_old_format_is_refused_with_the_fix(tmp_path):
+    from europanel.bundle import Bundle
+    from europanel.sheets import InputError
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "europanel-bundle/1"}))
+    with pytest.raises(InputError, match="rebuild the bundle with this europanel version"):
+        Bundle.open(str(tmp_path))
