@@ -264,7 +264,7 @@ def test_the_issue_leaks_are_not_derivable_on_the_demo(demo_run):
     assert lattice.leak(AUTOSOMAL, frozenset({"EE"}), {TOTAL, "XX", "NWE_XX", "SEU_XX"}, 5)
 
 
-def test_audit_catches_a_leak_put_into_the_demo_panel(demo_run, tmp_path):
+def test_audit_catches_a_leak_put_into_the_demo_panel(demo_run, tmp_path, capsys):
     table = pd.read_parquet(demo_run / "results/panel/demo.sites.parquet")
     # Publish every withheld population and sex count at one record called by all.
     row = table.index[table["cohorts_called"] == "EE,IT,NL"][0]
@@ -274,6 +274,16 @@ def test_audit_catches_a_leak_put_into_the_demo_panel(demo_run, tmp_path):
     table.to_parquet(leaky, index=False)
     problems, _ = audit(demo_manifests(demo_run), 5, parquet=str(leaky))
     assert problems and "fewer than k = 5" in problems[0]
+    # The CLI (the audit rule) fails with one readable message, no traceback.
+    from europanel.cli import main
+
+    bundles = list(demo_manifests(demo_run))
+    status = main(
+        ["audit", "--bundles", *bundles, "--min-group-size", "5", "--parquet", str(leaky)]
+    )
+    message = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in message
+    assert "small group(s) be derived" in message and "do not release them" in message
 
 
 def test_release_of_the_demo_is_recorded_and_checked(demo_run, tmp_path):
