@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,3 +100,38 @@ def panel_text(workdir: Path) -> tuple[list[str], list[str]]:
     records = [line for line in lines if not line.startswith("#")]
     info = [line for line in lines if line.startswith("##INFO")]
     return records, info
+
+
+@pytest.fixture(scope="session")
+def unsuppressed_demo_panel(demo_run) -> pd.DataFrame:
+    """The demo panel as it would be without disclosure control (every group of every
+    record), merged from the cohorts' unsuppressed count tables (kept by --notemp): the
+    twin that published values and withheld trap values are checked against."""
+    from europanel.bundle import Bundle
+    from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+    from europanel.regions import PloidyMap, bare_name, chunk_by_name
+
+    results = demo_run / "results"
+    bundles = [Bundle.open(str(p.parent)) for p in sorted(results.glob("bundles/*/manifest.json"))]
+    panel = PanelGroups.from_manifests([b.manifest for b in bundles])
+    first = bundles[0].manifest
+    ploidy = PloidyMap(
+        {bare_name(c).upper(): [tuple(s) for s in v] for c, v in first["par"].items()}
+    )
+    chunks = sorted({p.stem for p in results.glob("counts/*/*.parquet")})
+    parts = []
+    for name in chunks:
+        chunk = chunk_by_name(name, first["contigs"], 10000)
+        cohorts = [
+            CohortCounts(
+                b.cohort,
+                pd.read_parquet(results / f"counts/{b.cohort}/{name}.parquet"),
+                b.callable_spans(chunk.contig),
+                b.manifest["reference_an"],
+                b.manifest["groups"],
+            )
+            for b in bundles
+        ]
+        records, _ = merge_chunk(chunk.contig, cohorts, panel, ploidy, PanelPolicy())
+        parts.append(records)
+    return pd.concat(parts, ignore_index=True)

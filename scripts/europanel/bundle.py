@@ -21,11 +21,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from europanel import __version__
-from europanel.count import expected_ploidy
-from europanel.regions import PLOIDY_CLASSES, read_bed
+from europanel.count import QC_LEVELS, STATS, expected_ploidy
+from europanel.disclosure import (
+    TOTAL,
+    PatternPolicy,
+    make_groups,
+    sample_set_digest,
+)
+from europanel.regions import PLOIDY_CLASSES, PloidyMap, bare_name, read_bed
 from europanel.sheets import InputError, cohort_groups, group_membership
 
-BUNDLE_FORMAT = "europanel-bundle/1"
+BUNDLE_FORMAT = "europanel-bundle/2"  # /2: small groups withheld (europanel.disclosure)
 # Settings that must agree between bundles for their counts to be summed.
 MUST_AGREE = ("reference_build", "contigs", "par", "genotype_qc")
 
@@ -79,6 +85,66 @@ def cohort_summary(samples: pd.DataFrame) -> dict:
     }
 
 
+CLASS_NAMES = {0: "autosomal_and_PAR", 1: "X_nonPAR", 2: "Y_nonPAR"}
+
+
+def bundle_policy(samples: pd.DataFrame, min_group_size: int) -> PatternPolicy:
+    """Which of the cohort's groups its bundle may carry, per ploidy class: the same
+    disclosure model as the panel, on the cohort's atoms, with the node's threshold."""
+    atoms: dict = {}
+    for cohort, population, sex in zip(samples["cohort"], samples["population"], samples["sex"]):
+        atoms[(cohort, population, sex)] = atoms.get((cohort, population, sex), 0) + 1
+    groups = make_groups([], sorted(set(samples["population"])), with_cohorts=False)
+    return PatternPolicy(atoms, groups, min_group_size)
+
+
+def column_label(group, cohort: str) -> str:
+    """The count-table group name of a disclosure Group (the total is the cohort)."""
+    return cohort if group.label == TOTAL else group.label
+
+
+def withheld_by_class(policy: PatternPolicy, cohort: str) -> dict[int, list[dict]]:
+    """Per ploidy class, the groups the bundle withholds: label, family, size, reason."""
+    out = {}
+    for cls in PLOIDY_CLASSES:
+        _, reasons = policy.decide(cls, None)
+        out[cls] = [
+            {
+                "group": column_label(g, cohort),
+                "family": "cohort" if g.label == TOTAL else g.family,
+                "size": policy.sizes[g],
+                "reason": reason,
+            }
+            for g, reason in reasons
+        ]
+    return out
+
+
+def suppress_table(
+    table: pd.DataFrame, classes: np.ndarray, withheld: dict[int, list[dict]]
+) -> pd.DataFrame:
+    """Null every count of a withheld group at the records of the classes withholding it."""
+    for cls, entries in withheld.items():
+        rows = classes == cls
+        if not rows.any():
+            continue
+        for entry in entries:
+            for level in QC_LEVELS:
+                for stat in STATS:
+                    column = f"{stat}_{level}_{entry['group']}"
+                    if column in table:
+                        table[column] = table[column].astype("Int64")
+                        table.loc[rows, column] = pd.NA
+    return table
+
+
+def release_digests(samples: pd.DataFrame, groups: list[str], salt: bytes) -> dict[str, str]:
+    """Salted digest of each group's sample set (for the next release's check)."""
+    membership = group_membership(samples, groups)
+    ids = samples["sample"].to_numpy()
+    return {g: sample_set_digest(ids[membership[:, j] > 0], salt) for j, g in enumerate(groups)}
+
+
 def write_bundle(
     folder: str,
     cohort: str,
@@ -88,15 +154,28 @@ def write_bundle(
     settings: dict,
     callable_bed: str | None,
     inputs: list[str],
+    min_group_size: int = 0,
+    release_salt: bytes | None = None,
 ) -> dict:
-    """Write the bundle; each counts file appears complete or not at all, the manifest last."""
+    """Write the bundle; each counts file appears complete or not at all, the manifest last.
+
+    Groups under `min_group_size` (the node's threshold), and the complementary groups
+    that would give them back, are nulled per ploidy class (europanel.disclosure)."""
     folder = Path(folder)
     (folder / "counts").mkdir(parents=True, exist_ok=True)
+    policy = bundle_policy(samples, min_group_size)
+    withheld = withheld_by_class(policy, cohort)
+    ploidy_map = PloidyMap(
+        {bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in settings["par"].items()}
+    )
     counts = {}
     for contig, paths in chunk_counts.items():
         target = folder / "counts" / f"{contig}.parquet"
         tables = [pd.read_parquet(p) for p in paths]
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        if len(table):
+            classes = ploidy_map.classes(contig, table["pos"].to_numpy())
+            table = suppress_table(table, classes, withheld)
         partial = target.with_suffix(".parquet.partial")
         table.to_parquet(partial, index=False)
         os.replace(partial, target)
@@ -110,11 +189,23 @@ def write_bundle(
         callable_spans = {
             c: [list(s) for s in spans] for c, spans in read_bed(callable_bed).items()
         }
+    summary = cohort_summary(samples)
     manifest = {
         "format": BUNDLE_FORMAT,
         "cohort": cohort,
         "samples": len(samples),
-        **cohort_summary(samples),
+        **summary,
+        "privacy": {
+            "min_group_size": min_group_size,
+            "withheld": {CLASS_NAMES[c]: entries for c, entries in withheld.items()},
+        },
+        # Salted digests of each group's sample set: the next release checks against
+        # them; without the node's secret salt they are not reversible (no digest without).
+        "release_digests": (
+            release_digests(samples, list(summary["groups"]), release_salt)
+            if release_salt
+            else None
+        ),
         "contigs": contig_lengths,
         "callable": callable_spans,
         "inputs": input_provenance(inputs),

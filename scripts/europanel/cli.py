@@ -133,6 +133,8 @@ def cmd_bundle(args) -> None:
         settings,
         args.callable,
         args.vcf,
+        min_group_size=args.min_group_size,
+        release_salt=Path(args.release_salt_file).read_bytes() if args.release_salt_file else None,
     )
     print(
         f"bundle {args.output}: {manifest['samples']} samples, "
@@ -155,6 +157,7 @@ def cmd_merge(args) -> None:
             b.counts(chunk.contig, chunk.start, chunk.end),
             b.callable_spans(chunk.contig),
             b.manifest["reference_an"],
+            b.manifest["groups"],
         )
         for b in bundles
     ]
@@ -195,17 +198,62 @@ def cmd_publish_part(args) -> None:
     print(f"{args.chunk_table}: {records} records", file=sys.stderr)
 
 
+def release_record(bundles, panel, min_group_size: int) -> dict:
+    """Per published group: sample number and the digest of its sample set (from the
+    bundles' salted per-cohort digests; None when a node gave none)."""
+    from europanel.disclosure import TOTAL, combined_digest
+
+    digests = [b.manifest.get("release_digests") for b in bundles]
+    groups = {}
+    for g in [TOTAL, *panel.published(min_group_size)]:
+        pieces = []
+        for bundle, own in zip(bundles, digests):
+            if own is None:
+                pieces = None
+                break
+            key = bundle.cohort if g == TOTAL else g
+            if key in own:
+                pieces.append(own[key])
+        size = sum(panel.sizes[c] for c in panel.cohorts) if g == TOTAL else panel.sizes[g]
+        groups[g] = {"samples": size, "digest": combined_digest(pieces) if pieces else None}
+    return {"min_group_size": min_group_size, "groups": groups}
+
+
+def release_lines(release: dict) -> list[tuple[str, str]]:
+    return [
+        (
+            "europanel_release_group",
+            f"<ID={g or '.'},Samples={v['samples']},Digest={v['digest'] or '.'}>",
+        )
+        for g, v in release["groups"].items()
+    ]
+
+
 def cmd_publish(args) -> None:
+    from europanel.audit import read_release
+    from europanel.disclosure import release_problems
     from europanel.merge import PanelGroups
     from europanel.publish import join_panel
 
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
+    release = release_record(bundles, panel, args.min_group_size)
+    if args.previous_release:
+        problems = release_problems(
+            read_release(args.previous_release), release["groups"], args.min_group_size
+        )
+        if problems:
+            raise InputError(
+                f"this release differs from {args.previous_release} by fewer than "
+                f"k = {args.min_group_size} samples in some groups; the difference of the two "
+                "releases would be those samples' genotypes. Nothing was published.\n"
+                + "\n".join(problems)
+            )
     header = {
         "reference": first["reference_fasta"],
         "build": first["reference_build"],
-        "extra": provenance_lines(bundles, args.config_digest),
+        "extra": provenance_lines(bundles, args.config_digest) + release_lines(release),
     }
     records = join_panel(
         args.vcf_parts,
@@ -216,7 +264,37 @@ def cmd_publish(args) -> None:
         header,
         panel.cohorts,
     )
+    partial = f"{args.release}.partial"
+    Path(partial).write_text(json.dumps(release, indent=1, sort_keys=True) + "\n")
+    Path(partial).replace(args.release)
     print(f"published {records} records to {args.vcf}", file=sys.stderr)
+
+
+def cmd_audit(args) -> None:
+    from europanel.audit import audit
+    from europanel.bundle import Bundle
+
+    manifests = {folder: Bundle.open(folder).manifest for folder in args.bundles}
+    problems, checked = audit(
+        manifests,
+        args.min_group_size,
+        parquet=args.parquet,
+        vcf=args.vcf,
+        report=args.report,
+        release=args.release,
+        previous_release=args.previous_release,
+        bundle_k=args.bundle_min_group_size,
+    )
+    if problems:
+        raise InputError(
+            f"the published files let {len(problems)} small group(s) be derived "
+            f"(k = {args.min_group_size}); do not release them. Report this as a bug of "
+            "europanel's disclosure control, with this message:\n" + "\n".join(problems)
+        )
+    text = json.dumps({"passed": True, "checked": checked}, indent=1, sort_keys=True)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    print(f"audit passed: {checked}", file=sys.stderr)
 
 
 # QC report (europanel.report; matplotlib is imported only by this subcommand).
@@ -334,6 +412,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--callable", default=None, help="BED of regions the cohort could call")
     p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
+    p.add_argument(
+        "--min-group-size",
+        type=int,
+        default=0,
+        help="privacy.bundle_min_group_size: smaller groups never leave the node",
+    )
+    p.add_argument(
+        "--release-salt-file",
+        default=None,
+        help="secret salt for the sample-set digests of release checks (never published)",
+    )
     p.add_argument("--output", required=True, help="bundle folder")
     p.set_defaults(func=cmd_bundle)
 
@@ -362,7 +451,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
+    p.add_argument("--release", required=True, help="release record (JSON) to write")
+    p.add_argument("--min-group-size", type=int, default=0, help="privacy.min_group_size")
+    p.add_argument(
+        "--previous-release", default=None, help="the previous release's JSON or panel VCF"
+    )
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("audit", help="check that no small group is derivable from published files")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--min-group-size", type=int, required=True, help="privacy.min_group_size")
+    p.add_argument("--bundle-min-group-size", type=int, default=None)
+    p.add_argument("--vcf", default=None, help="panel VCF")
+    p.add_argument("--parquet", default=None, help="panel Parquet")
+    p.add_argument("--report", default=None, help="report summary HTML")
+    p.add_argument("--release", default=None, help="this release's JSON")
+    p.add_argument("--previous-release", default=None, help="the previous release's JSON or VCF")
+    p.add_argument("--output", default=None, help="audit result (JSON) to write")
+    p.set_defaults(func=cmd_audit)
 
     # Benchmark tooling (simulate.py, bench.py): imported only when used.
     p = sub.add_parser("simulate", help="simulate country cohorts at real sizes (msprime)")

@@ -16,6 +16,14 @@ import numpy as np
 import pandas as pd
 
 from europanel.count import QC_LEVELS, STATS, parse_count_column
+from europanel.disclosure import (
+    TOTAL,
+    PatternPolicy,
+    atoms_from_groups,
+    counted_sexes,
+    group_of_label,
+    make_groups,
+)
 from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
 from europanel.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
 from europanel.sheets import SEXES, InputError
@@ -32,6 +40,7 @@ class CohortCounts:
     table: pd.DataFrame  # count table of the chunk (count.count_bcf)
     callable_spans: list[tuple[int, int]] | None  # on this contig; None = no BED
     reference_an: dict[str, list[int]]  # group -> AN per ploidy class where reference
+    group_sizes: dict[str, int] | None = None  # the bundle's group sizes (manifest `groups`)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,51 @@ class PanelGroups:
     def withheld(self, min_group_size: int) -> dict[str, int]:
         """Groups too small to publish on their own, with their sizes (for the report only)."""
         return {g: n for g in self.ordered() if 0 < (n := self.sizes.get(g, 0)) < min_group_size}
+
+    def disclosure_policy(
+        self, sizes_by_cohort: dict[str, dict[str, int]], min_group_size: int
+    ) -> PatternPolicy:
+        """Which groups each record pattern may publish (europanel.disclosure)."""
+        atoms = atoms_from_groups(sizes_by_cohort)
+        return PatternPolicy(atoms, make_groups(self.cohorts, self.populations), min_group_size)
+
+
+def published_groups(
+    policy: PatternPolicy,
+    groups: list[str],
+    ploidy_class: np.ndarray,
+    called_by: list[list[str]],
+    unknown: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per record, which panel groups are published, and whether the total is.
+
+    A group is published where the record's pattern (ploidy class, calling cohorts)
+    allows it and every calling cohort's bundle carried its piece (`unknown` marks
+    pieces a bundle withheld). Withholding more than the pattern asks never opens a
+    leak: fewer published rows span a smaller space."""
+    cohorts, populations = policy_labels(policy)
+    as_group = {g: group_of_label(g, cohorts, populations) for g in groups}
+    shown = np.zeros((len(called_by), len(groups)), dtype=bool)
+    total = np.zeros(len(called_by), dtype=bool)
+    decided: dict = {}
+    for i, (cls, called) in enumerate(zip(ploidy_class, called_by)):
+        key = (int(cls), frozenset(called))
+        if key not in decided:
+            allowed = policy.published(*key)
+            decided[key] = (
+                np.array([as_group[g] in allowed for g in groups], dtype=bool),
+                any(g.label == TOTAL for g in allowed),
+            )
+        shown[i], total[i] = decided[key]
+    cohort_columns = [j for j, g in enumerate(groups) if g in cohorts]
+    total &= ~unknown[:, cohort_columns].any(axis=1)
+    return shown & ~unknown, total
+
+
+def policy_labels(policy: PatternPolicy) -> tuple[set[str], set[str]]:
+    cohorts = {g.label for g in policy.groups if g.family == "cohort"}
+    populations = {g.label for g in policy.groups if g.family == "population"}
+    return cohorts, populations
 
 
 @dataclass(frozen=True)
@@ -98,9 +152,12 @@ def merge_chunk(
     ploidy_class = ploidy_map.classes(contig, positions)
     called_by = [[] for _ in range(n)]
     filtered_by = [[] for _ in range(n)]
+    # A called cohort's piece of a group that its bundle withheld (null) is unknown here.
+    unknown = np.zeros((n, len(groups)), dtype=bool)
 
     for cohort in sorted(cohorts, key=lambda c: c.label):
         table = keys.merge(variant_rows(cohort.table), on=KEY, how="left", indicator=True)
+        piece_counted = counted_pieces(cohort, ploidy_class)
         present = (table["_merge"] == "both").to_numpy()
         filtered = present & table["filtered"].fillna(False).astype(bool).to_numpy()
         called = present & ~filtered
@@ -108,11 +165,18 @@ def merge_chunk(
             if column in KEY or column in ("chrom", "filtered"):
                 continue
             stat, level, group = parse_count_column(column)
+            missing = table[column].isna().to_numpy()
+            unknown[called & missing & piece_counted[group], group_index[group]] = True
             values = table[column].fillna(0).to_numpy(dtype=np.int64)
             totals[(level, stat)][called, group_index[group]] += values[called]
         absent = ~present
-        # Where the cohort wrote reference calls (ALT `.`), their AN is the cohort's.
-        absent &= ~add_reference_calls(keys, absent, cohort.table, totals, group_index)
+        # Where the cohort wrote reference calls (ALT `.`), their AN is the cohort's: it
+        # called the site (as reference), so its samples' contribution is not a known
+        # constant and it is listed in cohorts_called (the disclosure model needs both).
+        reference_called = add_reference_calls(
+            keys, absent, cohort.table, totals, group_index, unknown, piece_counted
+        )
+        absent &= ~reference_called
         if cohort.callable_spans is not None:
             # Reference only if the cohort could call every base the REF allele spans.
             as_reference = absent & in_intervals(positions, cohort.callable_spans, ref_ends)
@@ -130,7 +194,7 @@ def merge_chunk(
             an_by_class[:, group_index[group]] = by_class
         for level in QC_LEVELS:
             totals[(level, "AN")][as_reference] += an_by_class[ploidy_class[as_reference]]
-        for i in np.flatnonzero(called):
+        for i in np.flatnonzero(called | reference_called):
             called_by[i].append(cohort.label)
         for i in np.flatnonzero(filtered):
             filtered_by[i].append(cohort.label)
@@ -145,7 +209,20 @@ def merge_chunk(
         rare = keep & (overall[("raw", "ncarrier")] < policy.min_carriers)
         summary["withheld_min_carriers"] = int(rare.sum())
         keep &= ~rare
-    records = build_records(contig, keys, totals, overall, panel, policy, called_by, filtered_by)
+    if any(c.group_sizes is None for c in cohorts):
+        raise ValueError("merge_chunk needs each cohort's group_sizes (disclosure control)")
+    sizes_by_cohort = {c.label: c.group_sizes for c in cohorts}
+    disclosure = panel.disclosure_policy(sizes_by_cohort, policy.min_group_size)
+    shown, total_shown = published_groups(disclosure, groups, ploidy_class, called_by, unknown)
+    # A record whose total would isolate fewer than k samples (say, called by one small
+    # cohort only) is not published at all.
+    summary["withheld_disclosure"] = int((keep & ~total_shown).sum())
+    keep &= total_shown
+    for g in panel.published(policy.min_group_size):
+        summary[f"withheld_group:{g}"] = int((keep & ~shown[:, group_index[g]]).sum())
+    records = build_records(
+        contig, keys, totals, overall, panel, policy, called_by, filtered_by, shown
+    )
     records = records[keep].reset_index(drop=True)
     summary["records"] = len(records)
     summary["PASS"] = int((records["FILTER"] == "PASS").sum())
@@ -173,6 +250,8 @@ def add_reference_calls(
     table: pd.DataFrame,
     totals: dict,
     group_index: dict[str, int],
+    unknown: np.ndarray,
+    piece_counted: dict[str, np.ndarray],
 ) -> np.ndarray:
     """Add the AN of a cohort's reference-only records (ALT `.`, PASS) to the panel
     sites the cohort has no record of (`absent`) that they cover; returns which sites
@@ -180,7 +259,8 @@ def add_reference_calls(
 
     A reference-only record at POS covers a site at the same POS whose REF is no
     longer than its own (it called every base of the site's REF allele, the rule
-    of the callable BED); where several do, the first (longest REF) counts.
+    of the callable BED); where several do, the first (longest REF) counts. A group
+    piece the cohort's bundle withheld (null) is marked `unknown` where it is counted.
     """
     found = np.zeros(len(keys), dtype=bool)
     reference = table[(table["alt"] == ".") & ~table["filtered"].astype(bool)]
@@ -198,18 +278,49 @@ def add_reference_calls(
             continue
         stat, level, group = parse_count_column(column)
         if stat == "AN":
-            totals[(level, stat)][rows, group_index[group]] += joined[column].to_numpy(np.int64)
+            values = joined[column]
+            withheld = rows[values.isna().to_numpy()]
+            unknown[withheld[piece_counted[group][withheld]], group_index[group]] = True
+            totals[(level, stat)][rows, group_index[group]] += values.fillna(0).to_numpy(
+                np.int64
+            )
     found[rows] = True
     return found
 
+def counted_pieces(cohort: CohortCounts, ploidy_class: np.ndarray) -> dict[str, np.ndarray]:
+    """Per group of the cohort: at which records some of its samples are counted (a
+    withheld piece with none is a known zero, not an unknown)."""
+    sizes = cohort.group_sizes or {}
+    atoms = atoms_from_groups({cohort.label: sizes})
+    pieces = {}
+    for group in sizes:
+        member = group_of_label(group, {cohort.label}, {a[1] for a in atoms})
+        by_class = np.array(
+            [
+                any(
+                    n > 0 and a[2] in counted_sexes(c) and member.contains(a)
+                    for a, n in atoms.items()
+                )
+                for c in PLOIDY_CLASSES
+            ]
+        )
+        pieces[group] = by_class[ploidy_class]
+    return pieces
+
 
 def build_records(
-    contig, keys, totals, overall, panel, policy, called_by, filtered_by
+    contig, keys, totals, overall, panel, policy, called_by, filtered_by, shown=None
 ) -> pd.DataFrame:
-    """Published columns, in the order of DESIGN §4."""
+    """Published columns, in the order of DESIGN §4.
+
+    `shown` (records x panel.ordered() groups): which group is published at which
+    record (europanel.disclosure); a withheld group's fields are null there, and
+    faf/grpmax use the populations published at the record only."""
     index = {g: j for j, g in enumerate(panel.ordered())}
-    shown = panel.published(policy.min_group_size)
-    populations = [p for p in panel.populations if p in shown]
+    if shown is None:
+        shown = np.ones((len(keys), len(index)), dtype=bool)
+    published = panel.published(policy.min_group_size)
+    populations = [p for p in panel.populations if p in published]
     ranked = [p for p in populations if p not in policy.faf_exclude]
     out: dict[str, object] = {
         "CHROM": contig,
@@ -227,33 +338,41 @@ def build_records(
     out["AF_raw"] = allele_frequency(raw_ac, raw_an)
     out["nhomalt_raw"] = overall[("raw", "nhomalt")]
     out["nhemi_raw"] = overall[("raw", "nhemi")]
-    for g in shown:
+
+    def masked(values: np.ndarray, g: str) -> pd.arrays.IntegerArray:
+        """Integer counts, null at the records where `g` is withheld."""
+        return pd.arrays.IntegerArray(np.asarray(values, dtype=np.int64), ~shown[:, index[g]])
+
+    for g in published:
         ac, an = totals[("adj", "AC")][:, index[g]], totals[("adj", "AN")][:, index[g]]
-        out[f"AC_{g}"], out[f"AN_{g}"] = ac, an
-        out[f"AF_{g}"] = allele_frequency(ac, an)
-        out[f"nhomalt_{g}"] = totals[("adj", "nhomalt")][:, index[g]]
+        out[f"AC_{g}"], out[f"AN_{g}"] = masked(ac, g), masked(an, g)
+        out[f"AF_{g}"] = np.where(shown[:, index[g]], allele_frequency(ac, an), np.nan)
+        out[f"nhomalt_{g}"] = masked(totals[("adj", "nhomalt")][:, index[g]], g)
         if g not in panel.populations and g not in panel.cohorts:
             # Sex and population x sex (gnomAD's faf95_XX, faf95_nfe_XY): group fields,
             # withheld with their group. Population fafs follow below (fafmax needs them).
             for name, confidence in FAF_CONFIDENCES.items():
-                out[f"{name}_{g}"] = filtering_allele_frequency(ac, an, confidence)
+                faf = filtering_allele_frequency(ac, an, confidence)
+                out[f"{name}_{g}"] = np.where(shown[:, index[g]], faf, np.nan)
     for name, confidence in FAF_CONFIDENCES.items():
         out[name] = filtering_allele_frequency(adj_ac, adj_an, confidence)
     for name, confidence in FAF_CONFIDENCES.items():
         for p in populations:
-            out[f"{name}_{p}"] = filtering_allele_frequency(
+            faf = filtering_allele_frequency(
                 totals[("adj", "AC")][:, index[p]], totals[("adj", "AN")][:, index[p]], confidence
             )
+            out[f"{name}_{p}"] = np.where(shown[:, index[p]], faf, np.nan)
     for name in FAF_CONFIDENCES:
         if ranked:
-            faf = np.column_stack([out[f"{name}_{p}"] for p in ranked])
+            faf = np.nan_to_num(np.column_stack([out[f"{name}_{p}"] for p in ranked]), nan=0.0)
             best = faf.argmax(axis=1)
             has = faf.max(axis=1) > 0
             out[f"fafmax_{name}_max"] = np.where(has, faf.max(axis=1), np.nan)
             out[f"fafmax_{name}_max_gen_anc"] = np.where(has, np.array(ranked)[best], None)
     if ranked:
         columns = [index[p] for p in ranked]
-        ac = totals[("adj", "AC")][:, columns]
+        # A population withheld at a record does not compete for grpmax there.
+        ac = np.where(shown[:, columns], totals[("adj", "AC")][:, columns], 0)
         an = totals[("adj", "AN")][:, columns]
         best, has = grpmax(ac, an, ranked)
         rows = np.arange(len(best))

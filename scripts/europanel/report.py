@@ -834,6 +834,7 @@ def summary_html(
     concordance: pd.DataFrame,
     publication: Publication,
     min_carriers: int,
+    bundle_withheld: list[str] | None = None,
 ) -> str:
     """The report's summary table (self-contained HTML)."""
     overall = chromosomes.loc["all"]
@@ -905,9 +906,65 @@ def summary_html(
         f"{publication.min_group_size} samples; counted in every larger group and in the "
         f"totals, not published on their own): "
         f"{html.escape(withheld_groups_text(publication))}.</p>",
+        *disclosure_html(totals, bundle_withheld or []),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def disclosure_html(totals: dict[str, int], bundle_withheld: list[str]) -> list[str]:
+    """What complementary suppression withheld, and why (docs/PRIVACY.md)."""
+    complementary = {
+        key.split(":", 1)[1]: n for key, n in totals.items() if key.startswith("withheld_group:")
+    }
+    table = pd.DataFrame(
+        {"records where withheld": list(complementary.values())},
+        index=pd.Index(list(complementary), name="group"),
+    )
+    parts = [
+        "<p id='disclosure-records'>Records not published because their total would "
+        "isolate fewer than min_group_size samples (for example, called by one small "
+        f"cohort only): {totals.get('withheld_disclosure', 0)}.</p>",
+        "<p class='note'>Complementary suppression: at each record, a group that is large "
+        "enough on its own is still withheld where, together with the other published "
+        "counts of the record, it would let a smaller group be computed by adding and "
+        "subtracting (for example XX minus NWE_XX minus SEU_XX), or where a calling "
+        "cohort's bundle withheld its share. Published counts are exact.</p>",
+        html_table(table),
+    ]
+    if bundle_withheld:
+        parts.append(
+            "<p id='bundle-withheld'>Withheld in the bundles ('small': groups under the "
+            "node's threshold, by family and size; 'complementary': groups that would give "
+            "a small one back, with their size): "
+            + html.escape("; ".join(bundle_withheld))
+            + ".</p>"
+        )
+    return parts
+
+
+def bundle_withheld_text(bundles: list[Bundle]) -> list[str]:
+    """Per bundle and ploidy class: the small groups by family and size (named once, in
+    the withheld-groups paragraph), the complementary ones by label (all >= k)."""
+    lines = []
+    for bundle in sorted(bundles, key=lambda b: b.cohort):
+        for ploidy_class, entries in bundle.manifest.get("privacy", {}).get("withheld", {}).items():
+            small: dict[str, list[int]] = {}
+            for e in entries:
+                if e["reason"] == "small":
+                    small.setdefault(e["family"], []).append(e["size"])
+            complementary = [
+                f"{e['group']} ({e['size']})" for e in entries if e["reason"] != "small"
+            ]
+            parts = [
+                f"{family} of {', '.join(map(str, sorted(sizes)))}"
+                for family, sizes in small.items()
+            ]
+            if complementary:
+                parts.append("complementary " + ", ".join(complementary))
+            if parts:
+                lines.append(f"{bundle.cohort} on {ploidy_class}: small " + "; ".join(parts))
+    return lines
 
 
 def cohort_summary(
@@ -1051,6 +1108,7 @@ def write_summary(
         concordance,
         publication,
         min_carriers,
+        bundle_withheld_text(bundles),
     )
     partial = f"{output}.partial"
     Path(partial).write_text(text)

@@ -32,12 +32,15 @@ rule bundle:
         config_digest=CONFIG_DIGEST,
         realign_window=config["normalise"]["realign_window"],
         ref_mismatch=config["normalise"]["ref_mismatch"],
+        min_group_size=bundle_min_group_size(),
+        salt=release_salt_option(),
     shell:
         "{params.europanel} bundle --cohort {wildcards.cohort} --samples {input.samples}"
         " --counts {input.counts} --vcf {input.vcfs} --contigs {params.contigs}"
         " --fasta {input.fasta} --config-digest {params.config_digest}"
         " {params.callable} {params.ploidy} {params.qc}"
         " --realign-window {params.realign_window} --ref-mismatch {params.ref_mismatch}"
+        " --min-group-size {params.min_group_size} {params.salt}"
         " --output {params.folder} > {log} 2>&1"
 
 

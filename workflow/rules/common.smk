@@ -193,6 +193,22 @@ def ploidy_options():
     return f"{build} --par {par}" if par else build
 
 
+def bundle_min_group_size():
+    """privacy.bundle_min_group_size, defaulting to privacy.min_group_size."""
+    own = config["privacy"]["bundle_min_group_size"]
+    return config["privacy"]["min_group_size"] if own is None else own
+
+
+def release_salt_option():
+    salt = config["privacy"]["release_salt_file"]
+    return f"--release-salt-file {salt}" if salt else ""
+
+
+def previous_release_option():
+    previous = config["privacy"]["previous_release"]
+    return f"--previous-release {previous}" if previous else ""
+
+
 def qc_options():
     """Genotype-QC thresholds as the CLI takes them: a number, or 'off' for null."""
     return " ".join(

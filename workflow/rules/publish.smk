@@ -32,6 +32,7 @@ rule publish:
         vcf=f"{OUTDIR}/panel/{config['panel_name']}.sites.vcf.gz",
         tbi=f"{OUTDIR}/panel/{config['panel_name']}.sites.vcf.gz.tbi",
         parquet=f"{OUTDIR}/panel/{config['panel_name']}.sites.parquet",
+        release=f"{OUTDIR}/panel/{config['panel_name']}.release.json",
     log:
         f"{OUTDIR}/logs/publish.log",
     benchmark:
@@ -46,8 +47,11 @@ rule publish:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         config_digest=CONFIG_DIGEST,
+        min_group_size=config["privacy"]["min_group_size"],
+        previous=previous_release_option(),
     shell:
         "{params.europanel} publish --bundles {params.bundles}"
         " --vcf-parts {input.vcf_parts} --parquet-parts {input.parquet_parts}"
         " --config-digest {params.config_digest}"
-        " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"
+        " --vcf {output.vcf} --parquet {output.parquet} --release {output.release}"
+        " --min-group-size {params.min_group_size} {params.previous} > {log} 2>&1"

@@ -1,0 +1,35 @@
+# Disclosure audit (DESIGN §6, docs/PRIVACY.md): the last rule of every run. It reads only
+# the published files (panel VCF + Parquet, bundles, the report's summary, the release
+# records) and fails the run when any group under k can be derived from them.
+
+
+rule audit:
+    input:
+        manifests=bundle_manifests,
+        counts=report_bundle_counts,
+        vcf=f"{OUTDIR}/panel/{config['panel_name']}.sites.vcf.gz",
+        parquet=f"{OUTDIR}/panel/{config['panel_name']}.sites.parquet",
+        release=f"{OUTDIR}/panel/{config['panel_name']}.release.json",
+        report=f"{OUTDIR}/report/summary.html",
+    output:
+        f"{OUTDIR}/panel/{config['panel_name']}.audit.json",
+    log:
+        f"{OUTDIR}/logs/audit.log",
+    conda:
+        "../envs/merge.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        min_group_size=config["privacy"]["min_group_size"],
+        bundle_min_group_size=bundle_min_group_size(),
+        previous=previous_release_option(),
+    shell:
+        "{params.europanel} audit --bundles {params.bundles}"
+        " --min-group-size {params.min_group_size}"
+        " --bundle-min-group-size {params.bundle_min_group_size}"
+        " --vcf {input.vcf} --parquet {input.parquet} --report {input.report}"
+        " --release {input.release} {params.previous} --output {output} > {log} 2>&1"
