@@ -281,11 +281,10 @@ def add_reference_calls(
             values = joined[column]
             withheld = rows[values.isna().to_numpy()]
             unknown[withheld[piece_counted[group][withheld]], group_index[group]] = True
-            totals[(level, stat)][rows, group_index[group]] += values.fillna(0).to_numpy(
-                np.int64
-            )
+            totals[(level, stat)][rows, group_index[group]] += values.fillna(0).to_numpy(np.int64)
     found[rows] = True
     return found
+
 
 def counted_pieces(cohort: CohortCounts, ploidy_class: np.ndarray) -> dict[str, np.ndarray]:
     """Per group of the cohort: at which records some of its samples are counted (a
