@@ -395,3 +395,45 @@ def test_a_bundle_of_the_old_format_is_refused_with_the_fix(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "europanel-bundle/1"}))
     with pytest.raises(InputError, match="rebuild the bundle with this europanel version"):
         Bundle.open(str(tmp_path))
+
+
+def test_a_bundle_carries_no_row_where_its_whole_cohort_is_under_the_threshold(tmp_path):
+    """3 XY samples on chrY (k = 5): even a row with every count withheld would say that
+    one of the 3 carries the allele. The bundle has no chrY row there and contributes no
+    reference AN on chrY (PAR too: XX samples are not counted there), as if the cohort
+    could not call it; chr1 and chrX keep theirs."""
+    from europanel.bundle import write_bundle
+    from europanel.count import SITE_COLUMNS, count_columns
+    from europanel.sheets import cohort_groups
+
+    samples = pd.DataFrame(
+        {
+            "sample": [f"s{i}" for i in range(10)],
+            "cohort": ["C"] * 10,
+            "population": ["P"] * 10,
+            "sex": ["XX"] * 7 + ["XY"] * 3,
+        }
+    )
+    columns = count_columns(cohort_groups(samples))
+    counts = {}
+    for contig, pos in (("chr1", 100), ("chrY", 5000)):
+        row = {"chrom": contig, "pos": pos, "ref": "A", "alt": "G", "filtered": False}
+        table = pd.DataFrame([{**row, **dict.fromkeys(columns, 1)}])[SITE_COLUMNS + columns]
+        counts[contig] = [str(tmp_path / f"{contig}.parquet")]
+        table.to_parquet(counts[contig][0], index=False)
+    settings = {"par": {"chrX": [(1, 100)], "chrY": [(1, 100)]}, "reference_build": "GRCh38"}
+    manifest = write_bundle(
+        str(tmp_path / "bundle"),
+        "C",
+        samples,
+        counts,
+        {"chr1": 10_000, "chrY": 10_000},
+        settings,
+        None,
+        [],
+        min_group_size=5,
+    )
+    assert manifest["privacy"]["silent_classes"] == ["Y_nonPAR", "Y_PAR"]
+    assert manifest["reference_an"]["C"] == [20, 7 * 2 + 3, 0, 0]
+    assert len(pd.read_parquet(tmp_path / "bundle/counts/chrY.parquet")) == 0
+    assert len(pd.read_parquet(tmp_path / "bundle/counts/chr1.parquet")) == 1

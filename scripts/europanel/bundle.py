@@ -28,7 +28,13 @@ from europanel.disclosure import (
     make_groups,
     sample_set_digest,
 )
-from europanel.regions import PLOIDY_CLASSES, PloidyMap, bare_name, read_bed
+from europanel.regions import (
+    PLOIDY_CLASS_NAMES,
+    PLOIDY_CLASSES,
+    PloidyMap,
+    bare_name,
+    read_bed,
+)
 from europanel.sheets import InputError, cohort_groups, group_membership
 
 BUNDLE_FORMAT = "europanel-bundle/2"  # /2: small groups withheld (europanel.disclosure)
@@ -83,9 +89,6 @@ def cohort_summary(samples: pd.DataFrame) -> dict:
             g: [int(reference_an[c, j]) for c in PLOIDY_CLASSES] for j, g in enumerate(groups)
         },
     }
-
-
-CLASS_NAMES = {0: "autosomal_and_PAR", 1: "X_nonPAR", 2: "Y_nonPAR"}
 
 
 def bundle_policy(samples: pd.DataFrame, min_group_size: int) -> PatternPolicy:
@@ -165,6 +168,10 @@ def write_bundle(
     (folder / "counts").mkdir(parents=True, exist_ok=True)
     policy = bundle_policy(samples, min_group_size)
     withheld = withheld_by_class(policy, cohort)
+    # Where the cohort as a whole is under the threshold (say, 3 XY samples on chrY), even
+    # a row with every count withheld would say that one of them carries the allele: the
+    # bundle carries no row there and no reference AN, as if the cohort could not call it.
+    silent = [c for c, entries in withheld.items() if any(e["group"] == cohort for e in entries)]
     ploidy_map = PloidyMap(
         {bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in settings["par"].items()}
     )
@@ -175,7 +182,8 @@ def write_bundle(
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
         if len(table):
             classes = ploidy_map.classes(contig, table["pos"].to_numpy())
-            table = suppress_table(table, classes, withheld)
+            keep = ~np.isin(classes, silent)
+            table = suppress_table(table[keep].reset_index(drop=True), classes[keep], withheld)
         partial = target.with_suffix(".parquet.partial")
         table.to_parquet(partial, index=False)
         os.replace(partial, target)
@@ -190,6 +198,9 @@ def write_bundle(
             c: [list(s) for s in spans] for c, spans in read_bed(callable_bed).items()
         }
     summary = cohort_summary(samples)
+    for by_class in summary["reference_an"].values():
+        for c in silent:
+            by_class[c] = 0
     manifest = {
         "format": BUNDLE_FORMAT,
         "cohort": cohort,
@@ -197,7 +208,8 @@ def write_bundle(
         **summary,
         "privacy": {
             "min_group_size": min_group_size,
-            "withheld": {CLASS_NAMES[c]: entries for c, entries in withheld.items()},
+            "withheld": {PLOIDY_CLASS_NAMES[c]: e for c, e in withheld.items()},
+            "silent_classes": [PLOIDY_CLASS_NAMES[c] for c in silent],
         },
         # Salted digests of each group's sample set: the next release checks against
         # them; without the node's secret salt they are not reversible (no digest without).

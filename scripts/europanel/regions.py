@@ -17,6 +17,12 @@ X_NONPAR = 1  # XX diploid, XY haploid, NA not counted
 Y_NONPAR = 2  # XY haploid, XX and NA not counted
 Y_PAR = 3  # XY and NA diploid; XX not counted (no Y: calls there are mismapped reads)
 PLOIDY_CLASSES = (AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR)
+PLOIDY_CLASS_NAMES = {
+    AUTOSOMAL: "autosomal_and_X_PAR",
+    X_NONPAR: "X_nonPAR",
+    Y_NONPAR: "Y_nonPAR",
+    Y_PAR: "Y_PAR",
+}
 
 # The single source of truth for "which sex is counted with which ploidy in which
 # class" (DESIGN §4): expected ploidy per class (row) for sexes XX, XY, NA (columns),
