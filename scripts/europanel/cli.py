@@ -201,9 +201,67 @@ def cmd_publish(args) -> None:
         "extra": provenance_lines(bundles, args.config_digest),
     }
     records = write_panel(
-        args.chunks, args.vcf, args.parquet, first["contigs"], header, panel.cohorts
+        args.chunks,
+        args.vcf,
+        args.parquet,
+        first["contigs"],
+        header,
+        panel.cohorts,
+        fasta=args.fasta,
     )
     print(f"published {records} records to {args.vcf}", file=sys.stderr)
+
+
+def cmd_allsites(args) -> None:
+    from europanel.allsites import published_groups, write_allsites
+    from europanel.merge import PanelGroups
+
+    bundles = open_bundles(args.bundles)
+    manifests = [b.manifest for b in bundles]
+    groups = published_groups(args.panel, PanelGroups.from_manifests(manifests).ordered())
+    lengths = manifests[0]["contigs"]
+    rows = write_allsites(
+        manifests,
+        {c: lengths[c] for c in args.contigs},
+        groups,
+        args.absent_sites,
+        args.output,
+        args.parquet,
+    )
+    print(f"all-sites AN: {rows} intervals, {len(groups)} groups", file=sys.stderr)
+
+
+def cmd_gdi_export(args) -> None:
+    from europanel.gdi import export_gdi, require_codes, write_summary
+
+    bundles = open_bundles(args.bundles)
+    first = bundles[0].manifest
+    countries = dict(pair.split("=", 1) for pair in args.countries)
+    require_codes(countries, args.panel_label)
+    outdir = str(Path(args.summary).parent)
+    for stale in Path(outdir).glob("*.sites.vcf.gz*"):  # a cohort withheld since last run
+        stale.unlink()
+    lengths = first["contigs"]
+    written = export_gdi(
+        args.panel,
+        outdir,
+        countries,
+        args.panel_label,
+        {c: lengths[c] for c in args.contigs},
+        args.panel_name,
+        first["reference_fasta"],
+    )
+    write_summary(args.summary, written, countries, args.panel_label)
+    print(f"GDI export: {written}", file=sys.stderr)
+
+
+def cmd_lookup(args) -> None:
+    from europanel.lookup import Panel, check_files, lookup, write_answers
+
+    allsites = args.allsites or args.panel.replace(".sites.vcf.gz", ".allsites_an.tsv.gz")
+    check_files(args.panel, allsites, args.fasta, f"{args.fasta}.fai")
+    answers = lookup(args.variants, args.panel, allsites, args.fasta)
+    write_answers(answers, Panel(args.panel, allsites).groups, args.format)
 
 
 # QC report (europanel.report; matplotlib is imported only by this subcommand).
@@ -342,7 +400,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
+    p.add_argument("--fasta", default=None, help="reference FASTA: adds VRS Allele IDs")
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("allsites", help="all-sites AN of the published groups (RLE, tabix)")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--panel", required=True, help="the panel's Parquet (its published groups)")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
+    p.add_argument("--output", required=True, help="bgzipped TSV (.tsv.gz), tabix-indexed")
+    p.add_argument("--parquet", required=True)
+    p.set_defaults(func=cmd_allsites)
+
+    p = sub.add_parser("gdi-export", help="GDI / Beacon v2 allele-frequency VCFs per country")
+    p.add_argument("--panel", required=True, help="the panel's Parquet")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--countries", nargs="*", default=[], help="cohort=CC pairs")
+    p.add_argument("--panel-label", default="EU")
+    p.add_argument("--panel-name", required=True)
+    p.add_argument("--summary", required=True, help="summary.json; files are written beside it")
+    p.set_defaults(func=cmd_gdi_export)
+
+    p = sub.add_parser("lookup", help="what the panel says about variants (found/absent/no data)")
+    p.add_argument(
+        "variants", nargs="+", help="chr:pos:ref:alt strings, VCF files, or files of such lines"
+    )
+    p.add_argument("--panel", required=True, help="the panel VCF (.sites.vcf.gz)")
+    p.add_argument("--allsites", default=None, help="all-sites AN (default: beside the panel)")
+    p.add_argument("--fasta", required=True, help="the reference FASTA the panel was built on")
+    p.add_argument("--format", choices=["tsv", "json"], default="tsv")
+    p.set_defaults(func=cmd_lookup)
 
     # Benchmark tooling (simulate.py, bench.py): imported only when used.
     p = sub.add_parser("simulate", help="simulate country cohorts at real sizes (msprime)")

@@ -172,6 +172,8 @@ def build_records(
         out[f"AC_{g}"], out[f"AN_{g}"] = ac, an
         out[f"AF_{g}"] = allele_frequency(ac, an)
         out[f"nhomalt_{g}"] = totals[("adj", "nhomalt")][:, index[g]]
+        # Per group, so an export can split AC into het/hom/hemi alleles (GDI, +fill-tags).
+        out[f"nhemi_{g}"] = totals[("adj", "nhemi")][:, index[g]]
     for name, confidence in FAF_CONFIDENCES.items():
         out[name] = filtering_allele_frequency(adj_ac, adj_an, confidence)
     for name, confidence in FAF_CONFIDENCES.items():

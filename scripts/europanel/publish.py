@@ -63,6 +63,12 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
         "nhomalt_grpmax": ("A", "Integer", "nhomalt of the grpmax population, adj"),
         "cohorts_called": (".", "String", "Cohorts whose input had this site and passed FILTER"),
         "cohorts_filtered": (".", "String", "Cohorts whose input had this site but failed FILTER"),
+        "VRS_Allele_ID": (
+            "A",
+            "String",
+            "GA4GH VRS 2.x Allele identifier (ga4gh:VA.) of the alternate allele, computed "
+            "from the reference FASTA (fully-justified normalisation)",
+        ),
     }
     definitions = {}
     for column in columns:
@@ -92,18 +98,20 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
                 f"largest AF whose Poisson {confidence} upper bound of AC is "
                 "below the observed AC (0 where AC <= 1), adj",
             )
-        elif prefix in ("AC", "AN", "AF", "nhomalt"):
+        elif prefix in ("AC", "AN", "AF", "nhomalt", "nhemi"):
             number, kind = {
                 "AC": ("A", "Integer"),
                 "AN": ("1", "Integer"),
                 "AF": ("A", "Float"),
                 "nhomalt": ("A", "Integer"),
+                "nhemi": ("A", "Integer"),
             }[prefix]
             what = {
                 "AC": "Alternate allele count",
                 "AN": "Total number of called alleles",
                 "AF": "Alternate allele frequency",
                 "nhomalt": "Number of homozygous-alternate diploid genotypes",
+                "nhemi": "Number of haploid alternate calls on non-PAR X/Y",
             }[prefix]
             definitions[column] = (number, kind, f"{what}, {describe_group(rest, cohorts)}, adj")
         else:
@@ -170,6 +178,19 @@ def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
     return pa.schema([(c, fixed[c] if c in fixed else kinds[definitions[c][1]]) for c in columns])
 
 
+def with_vrs_ids(table: pa.Table, proxy) -> pa.Table:
+    from europanel.vrs import allele_ids
+
+    ids = allele_ids(
+        proxy,
+        table["CHROM"].to_pylist(),
+        table["POS"].to_pylist(),
+        table["REF"].to_pylist(),
+        table["ALT"].to_pylist(),
+    )
+    return table.append_column("VRS_Allele_ID", pa.array(ids, pa.string()))
+
+
 def write_panel(
     chunk_tables: list[str],
     vcf_gz: str,
@@ -177,10 +198,17 @@ def write_panel(
     contig_lengths: dict[str, int],
     panel: dict,
     cohorts: list[str],
+    fasta: str | None = None,
 ) -> int:
     """Stream the merged chunks (in genome order) into the bgzipped, indexed VCF and the
     Parquet table. Memory is one chunk's records; each file appears only when complete."""
     columns = pq.read_schema(chunk_tables[0]).names
+    vrs_proxy = None
+    if fasta:  # the VRS ID needs the sequences; a bundles-only merge may have no FASTA
+        from europanel.vrs import FastaDataProxy
+
+        vrs_proxy = FastaDataProxy(fasta)
+        columns = columns + ["VRS_Allele_ID"]
     definitions = info_definitions(columns, cohorts)
     schema = arrow_schema(columns, definitions)
     partial_gz, partial_parquet = f"{vcf_gz}.partial.gz", f"{parquet}.partial"
@@ -191,7 +219,10 @@ def write_panel(
     ):
         vcf.write(("\n".join(header_lines(panel, definitions, contig_lengths)) + "\n").encode())
         for path in chunk_tables:
-            table = pq.read_table(path).select(columns).cast(schema)
+            table = pq.read_table(path)
+            if vrs_proxy is not None:
+                table = with_vrs_ids(table, vrs_proxy)
+            table = table.select(columns).cast(schema)
             table_writer.write_table(table)
             lines = vcf_lines(table.to_pandas(), definitions)
             if lines:

@@ -20,7 +20,8 @@ rule publish:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         config_digest=CONFIG_DIGEST,
+        vrs=f"--fasta {VRS_FASTA}" if VRS_FASTA else "",
     shell:
         "{params.europanel} publish --bundles {params.bundles} --chunks {input.chunks}"
-        " --config-digest {params.config_digest}"
+        " --config-digest {params.config_digest} {params.vrs}"
         " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"

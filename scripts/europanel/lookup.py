@@ -1,0 +1,233 @@
+"""`europanel lookup`: what the panel says about given variants.
+
+Queries (`chr:pos:ref:alt`, a VCF, or a file with one such string per line) are
+normalised as the pipeline normalises its inputs (bcftools norm -m -any -f FASTA:
+split, left-align, check REF) and looked up by tabix, never by a scan:
+- `found`: the panel's record, AC/AN/AF overall and per published group;
+- `not_observed`: no record, but the all-sites AN says AN alleles were callable
+  there: the variant was not observed among AN alleles;
+- `no_data`: no record and no callable allele (outside every cohort's callable
+  region): the panel cannot say anything;
+- `invalid`: the query could not be read, or its REF does not match the FASTA.
+For an allele spanning several bases (a deletion), the all-sites AN is the smallest
+over the bases of its REF (the merge takes a cohort as reference only where its
+callable region covers all of them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pysam
+from pysam import bcftools
+
+from europanel.regions import harmonised_name, read_fai
+from europanel.sheets import InputError
+
+QUERY = re.compile(r"^\s*([^:\s-]+)[:-](\d+)[:-]([ACGTNacgtn]+)[:-]([ACGTNacgtn]+)\s*$")
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".bcf")
+
+
+@dataclass
+class Answer:
+    query: str
+    status: str
+    variant: str = ""
+    message: str = ""
+    values: dict[str, object] = field(default_factory=dict)
+
+
+def read_queries(items: list[str]) -> list[tuple[str, tuple[str, int, str, str] | None]]:
+    """(query text, parsed (chrom, pos, ref, alt) or None) for every query given."""
+    queries = []
+    for item in items:
+        path = Path(item)
+        if item.endswith(VCF_SUFFIXES) and path.exists():
+            with pysam.VariantFile(item) as vcf:
+                for record in vcf:
+                    for alt in record.alts or ():
+                        text = f"{record.chrom}:{record.pos}:{record.ref}:{alt}"
+                        queries.append((text, parse_query(text)))
+        elif path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip() and not line.startswith("#"):
+                    queries.append((line.strip(), parse_query(line)))
+        else:
+            queries.append((item, parse_query(item)))
+    return queries
+
+
+def parse_query(text: str) -> tuple[str, int, str, str] | None:
+    match = QUERY.match(text)
+    if not match:
+        return None
+    chrom, pos, ref, alt = match.groups()
+    return chrom, int(pos), ref.upper(), alt.upper()
+
+
+def normalise(queries, fasta: str, workdir: str) -> dict[int, list[tuple[str, int, str, str]]]:
+    """Query index -> its normalised biallelic variants (empty: REF mismatch or contig
+    not in the FASTA), with bcftools norm -m -any -f FASTA -c x."""
+    lengths = read_fai(fasta)
+    order = {c: i for i, c in enumerate(lengths)}
+    rows = []
+    for index, (_, parsed) in enumerate(queries):
+        if parsed is None:
+            continue
+        chrom, pos, ref, alt = parsed
+        contig = harmonised_name(chrom, set(lengths))
+        if contig is None or pos < 1 or pos > lengths[contig]:
+            continue
+        rows.append((order[contig], pos, contig, ref, alt, index))
+    rows.sort()
+    raw = Path(workdir) / "queries.vcf"
+    with open(raw, "w") as out:
+        out.write("##fileformat=VCFv4.2\n")
+        out.writelines(f"##contig=<ID={c},length={n}>\n" for c, n in lengths.items())
+        out.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        out.writelines(f"{c}\t{p}\tq{i}\t{r}\t{a}\t.\t.\t.\n" for _, p, c, r, a, i in rows)
+    normalised = Path(workdir) / "normalised.vcf"
+    bcftools.norm(
+        "--no-version", "-f", fasta, "-c", "x", "-m", "-any", "-Ov", "-o", str(normalised),
+        str(raw), catch_stdout=False,
+    )  # fmt: skip
+    variants: dict[int, list[tuple[str, int, str, str]]] = {}
+    with open(normalised) as vcf:
+        for line in vcf:
+            if line.startswith("#"):
+                continue
+            chrom, pos, ident, ref, alt = line.split("\t")[:5]
+            variants.setdefault(int(ident[1:]), []).append((chrom, int(pos), ref, alt))
+    return variants
+
+
+def parse_info(text: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in text.split(";") if "=" in item)
+
+
+class Panel:
+    """Indexed access to the panel VCF and its all-sites AN file."""
+
+    def __init__(self, panel_vcf: str, allsites: str) -> None:
+        self.vcf = pysam.TabixFile(panel_vcf)
+        self.allsites = pysam.TabixFile(allsites)
+        self.contigs = set(self.vcf.contigs) | set(self.allsites.contigs)
+        self.an_columns = self.allsites.header[-1].lstrip("#").split("\t")[3:]
+        self.groups = [c.removeprefix("AN_") for c in self.an_columns[1:]]
+
+    def record(self, chrom: str, pos: int, ref: str, alt: str) -> tuple[str, dict] | None:
+        if chrom not in self.vcf.contigs:
+            return None
+        for line in self.vcf.fetch(chrom, pos - 1, pos):
+            fields = line.split("\t", 8)
+            if int(fields[1]) == pos and fields[3] == ref and fields[4] == alt:
+                return fields[6], parse_info(fields[7])
+        return None
+
+    def callable_an(self, chrom: str, pos: int, ref: str) -> dict[str, int]:
+        """All-sites AN per column, the smallest over the REF allele's bases (0: none)."""
+        smallest = dict.fromkeys(self.an_columns, 0)
+        if chrom not in self.allsites.contigs:
+            return smallest
+        end = pos + len(ref) - 1
+        covered = 0
+        first = True
+        for line in self.allsites.fetch(chrom, pos - 1, end):
+            fields = line.split("\t")
+            start, stop = int(fields[1]), int(fields[2])
+            covered += min(stop, end) - max(start, pos) + 1
+            values = dict(zip(self.an_columns, map(int, fields[3:])))
+            smallest = values if first else {k: min(v, values[k]) for k, v in smallest.items()}
+            first = False
+        if covered < end - pos + 1:  # a base outside every row: nothing callable there
+            return dict.fromkeys(self.an_columns, 0)
+        return smallest
+
+
+def answer(panel: Panel, query: str, variant: tuple[str, int, str, str]) -> Answer:
+    chrom, pos, ref, alt = variant
+    name = f"{chrom}:{pos}:{ref}:{alt}"
+    found = panel.record(chrom, pos, ref, alt)
+    if found is not None:
+        status, info = found
+        values = {"FILTER": status}
+        for group in ["", *panel.groups]:
+            suffix = f"_{group}" if group else ""
+            for stat in ("AC", "AN", "AF"):
+                text = info.get(f"{stat}{suffix}")
+                values[f"{stat}{suffix}"] = None if text is None else (
+                    float(text) if stat == "AF" else int(text)
+                )
+        return Answer(query, "found", name, f"AC={values['AC']} of AN={values['AN']}", values)
+    an = panel.callable_an(chrom, pos, ref)
+    if an["AN"] == 0:
+        return Answer(query, "no_data", name, "no callable allele here in any cohort")
+    values = {}
+    for column, n in an.items():
+        suffix = column[2:]
+        values[f"AC{suffix}"], values[f"AN{suffix}"] = 0, n
+        values[f"AF{suffix}"] = 0.0 if n else None
+    return Answer(
+        query, "not_observed", name, f"not observed among {an['AN']} alleles", values
+    )
+
+
+def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[Answer]:
+    queries = read_queries(items)
+    panel = Panel(panel_vcf, allsites)
+    with tempfile.TemporaryDirectory(prefix="europanel-lookup-") as workdir:
+        normalised = normalise(queries, fasta, workdir)
+    answers = []
+    for index, (text, parsed) in enumerate(queries):
+        if parsed is None:
+            answers.append(Answer(text, "invalid", message="not chr:pos:ref:alt"))
+        elif index not in normalised:
+            answers.append(
+                Answer(text, "invalid", message=f"REF or contig does not match {fasta}")
+            )
+        else:
+            answers += [answer(panel, text, variant) for variant in normalised[index]]
+    return answers
+
+
+def columns(panel_groups: list[str]) -> list[str]:
+    names = ["FILTER"]
+    for group in ["", *panel_groups]:
+        suffix = f"_{group}" if group else ""
+        names += [f"AC{suffix}", f"AN{suffix}", f"AF{suffix}"]
+    return names
+
+
+def write_answers(answers: list[Answer], groups: list[str], fmt: str, out=sys.stdout) -> None:
+    if fmt == "json":
+        json.dump(
+            [
+                {"query": a.query, "variant": a.variant, "status": a.status,
+                 "message": a.message, **a.values}
+                for a in answers
+            ],
+            out,
+            indent=1,
+        )  # fmt: skip
+        out.write("\n")
+        return
+    names = columns(groups)
+    out.write("\t".join(["query", "variant", "status", "message", *names]) + "\n")
+    for a in answers:
+        cells = [a.query, a.variant, a.status, a.message]
+        cells += ["" if a.values.get(n) is None else str(a.values[n]) for n in names]
+        out.write("\t".join(cells) + "\n")
+
+
+def check_files(*paths: str) -> None:
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise InputError(
+            f"{', '.join(missing)}: not found; run the pipeline first (`snakemake --cores N`) "
+            "or give --panel/--allsites/--fasta"
+        )
