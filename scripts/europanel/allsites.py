@@ -89,7 +89,9 @@ def write_allsites(
 ) -> int:
     """Bgzipped, tabix-indexed TSV and its Parquet copy; returns the number of rows."""
     par = manifests[0]["par"]
-    ploidy = PloidyMap({bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in par.items()})
+    ploidy = PloidyMap(
+        {bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in par.items()}
+    )
     names = COLUMNS + ["AN"] + [f"AN_{g}" for g in groups]
     schema = pa.schema(
         [("contig", pa.string()), ("start", pa.int64()), ("end", pa.int64())]

@@ -162,7 +162,9 @@ def export_gdi(
     file; return records per file. Files appear only when complete."""
     Path(outdir).mkdir(parents=True, exist_ok=True)
     targets = {panel_label: None} | {code: cohort for cohort, code in countries.items()}
-    served = {label: [c for c in contigs if c.removeprefix("chr") in GDI_CONTIGS] for label in targets}
+    served = {
+        label: [c for c in contigs if c.removeprefix("chr") in GDI_CONTIGS] for label in targets
+    }
     partial = {label: f"{outdir}/{label}.sites.vcf.gz.partial.gz" for label in targets}
     handles = {label: BGZFile(path, "wb") for label, path in partial.items()}
     records = dict.fromkeys(targets, 0)
@@ -211,7 +213,9 @@ def write_summary(path: str, written: dict[str, int], countries: dict[str, str],
     summary = {
         "panel_label": label,
         "countries": countries,
-        "files": {code: {"file": f"{code}.sites.vcf.gz", "records": n} for code, n in written.items()},
+        "files": {
+            code: {"file": f"{code}.sites.vcf.gz", "records": n} for code, n in written.items()
+        },
     }
     Path(path).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
 

@@ -29,7 +29,7 @@ from pysam import bcftools
 from europanel.regions import harmonised_name, read_fai
 from europanel.sheets import InputError
 
-QUERY = re.compile(r"^\s*([^:\s-]+)[:-](\d+)[:-]([ACGTNacgtn]+)[:-]([ACGTNacgtn]+)\s*$")
+QUERY = re.compile(r"^\s*([^:\s-]+)[:-](\d+)[:-]([ACGTNacgtn]+)[:-]([ACGTNacgtn,]+)\s*$")
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".bcf")
 
 
@@ -111,42 +111,56 @@ def parse_info(text: str) -> dict[str, str]:
 
 
 class Panel:
-    """Indexed access to the panel VCF and its all-sites AN file."""
+    """Indexed access to the panel VCF and its all-sites AN file.
+
+    Queries are answered in genome order, and each tabix fetch reads a window of
+    WINDOW bp: neighbouring queries share one fetch (one BGZF block decompressed),
+    a lone query costs one fetch."""
+
+    WINDOW = 20_000
 
     def __init__(self, panel_vcf: str, allsites: str) -> None:
         self.vcf = pysam.TabixFile(panel_vcf)
         self.allsites = pysam.TabixFile(allsites)
-        self.contigs = set(self.vcf.contigs) | set(self.allsites.contigs)
         self.an_columns = self.allsites.header[-1].lstrip("#").split("\t")[3:]
         self.groups = [c.removeprefix("AN_") for c in self.an_columns[1:]]
+        self._records = (None, 0, -1, {})  # chrom, first, last position, records
+        self._rows = (None, 0, -1, [])  # chrom, first, last position, all-sites rows
 
     def record(self, chrom: str, pos: int, ref: str, alt: str) -> tuple[str, dict] | None:
-        if chrom not in self.vcf.contigs:
-            return None
-        for line in self.vcf.fetch(chrom, pos - 1, pos):
-            fields = line.split("\t", 8)
-            if int(fields[1]) == pos and fields[3] == ref and fields[4] == alt:
-                return fields[6], parse_info(fields[7])
-        return None
+        cached_chrom, first, last, records = self._records
+        if cached_chrom != chrom or not first <= pos <= last:
+            records = {}
+            if chrom in self.vcf.contigs:
+                for line in self.vcf.fetch(chrom, pos - 1, pos - 1 + self.WINDOW):
+                    fields = line.split("\t", 8)
+                    records[(int(fields[1]), fields[3], fields[4])] = (fields[6], fields[7])
+            # Records starting before pos are not kept: the window starts at pos.
+            self._records = (chrom, pos, pos - 1 + self.WINDOW, records)
+        found = records.get((pos, ref, alt))
+        return None if found is None else (found[0], parse_info(found[1]))
+
+    def _allsites_rows(self, chrom: str, pos: int, end: int) -> list[tuple[int, int, list[int]]]:
+        cached_chrom, first, last, rows = self._rows
+        if cached_chrom != chrom or pos < first or end > last:
+            last = max(end, pos - 1 + self.WINDOW)
+            rows = []
+            if chrom in self.allsites.contigs:
+                for line in self.allsites.fetch(chrom, pos - 1, last):
+                    fields = line.split("\t")
+                    rows.append((int(fields[1]), int(fields[2]), list(map(int, fields[3:]))))
+            self._rows = (chrom, pos, last, rows)
+        return [row for row in rows if row[0] <= end and row[1] >= pos]
 
     def callable_an(self, chrom: str, pos: int, ref: str) -> dict[str, int]:
         """All-sites AN per column, the smallest over the REF allele's bases (0: none)."""
-        smallest = dict.fromkeys(self.an_columns, 0)
-        if chrom not in self.allsites.contigs:
-            return smallest
         end = pos + len(ref) - 1
-        covered = 0
-        first = True
-        for line in self.allsites.fetch(chrom, pos - 1, end):
-            fields = line.split("\t")
-            start, stop = int(fields[1]), int(fields[2])
-            covered += min(stop, end) - max(start, pos) + 1
-            values = dict(zip(self.an_columns, map(int, fields[3:])))
-            smallest = values if first else {k: min(v, values[k]) for k, v in smallest.items()}
-            first = False
-        if covered < end - pos + 1:  # a base outside every row: nothing callable there
+        rows = self._allsites_rows(chrom, pos, end)
+        covered = sum(min(stop, end) - max(start, pos) + 1 for start, stop, _ in rows)
+        if not rows or covered < end - pos + 1:  # a base outside every row: not callable
             return dict.fromkeys(self.an_columns, 0)
-        return smallest
+        smallest = [min(values) for values in zip(*(row[2] for row in rows))]
+        return dict(zip(self.an_columns, smallest))
 
 
 def answer(panel: Panel, query: str, variant: tuple[str, int, str, str]) -> Answer:
@@ -160,8 +174,8 @@ def answer(panel: Panel, query: str, variant: tuple[str, int, str, str]) -> Answ
             suffix = f"_{group}" if group else ""
             for stat in ("AC", "AN", "AF"):
                 text = info.get(f"{stat}{suffix}")
-                values[f"{stat}{suffix}"] = None if text is None else (
-                    float(text) if stat == "AF" else int(text)
+                values[f"{stat}{suffix}"] = (
+                    None if text is None else (float(text) if stat == "AF" else int(text))
                 )
         return Answer(query, "found", name, f"AC={values['AC']} of AN={values['AN']}", values)
     an = panel.callable_an(chrom, pos, ref)
@@ -172,9 +186,11 @@ def answer(panel: Panel, query: str, variant: tuple[str, int, str, str]) -> Answ
         suffix = column[2:]
         values[f"AC{suffix}"], values[f"AN{suffix}"] = 0, n
         values[f"AF{suffix}"] = 0.0 if n else None
-    return Answer(
-        query, "not_observed", name, f"not observed among {an['AN']} alleles", values
-    )
+    message = f"not observed among {an['AN']} alleles"
+    uncallable = [column[3:] for column, n in an.items() if n == 0]
+    if uncallable:
+        message += f"; no data for {','.join(uncallable)}"
+    return Answer(query, "not_observed", name, message, values)
 
 
 def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[Answer]:
@@ -182,16 +198,27 @@ def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[
     panel = Panel(panel_vcf, allsites)
     with tempfile.TemporaryDirectory(prefix="europanel-lookup-") as workdir:
         normalised = normalise(queries, fasta, workdir)
+    # Answered in genome order (windows of the panel are read once), returned in query order.
+    order = {c: i for i, c in enumerate(read_fai(fasta))}
+    todo = sorted(
+        (
+            (order[v[0]], v[1], index, k)
+            for index, vs in normalised.items()
+            for k, v in enumerate(vs)
+        )
+    )
+    answered = {
+        (index, k): answer(panel, queries[index][0], normalised[index][k])
+        for _, _, index, k in todo
+    }
     answers = []
     for index, (text, parsed) in enumerate(queries):
         if parsed is None:
             answers.append(Answer(text, "invalid", message="not chr:pos:ref:alt"))
         elif index not in normalised:
-            answers.append(
-                Answer(text, "invalid", message=f"REF or contig does not match {fasta}")
-            )
+            answers.append(Answer(text, "invalid", message=f"REF or contig does not match {fasta}"))
         else:
-            answers += [answer(panel, text, variant) for variant in normalised[index]]
+            answers += [answered[(index, k)] for k in range(len(normalised[index]))]
     return answers
 
 
