@@ -195,3 +195,13 @@ def test_gdi_files_are_sites_only_bgzipped(demo_run):
     assert header[-1].rstrip("\n").split("\t") == [
         "#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
     ]  # fmt: skip
+
+
+def test_no_sample_id_in_the_gdi_files_or_the_allsites_an(demo_run):
+    ids = pd.read_csv(demo_run / "config/samples.tsv", sep="\t", dtype=str)["sample"].tolist()
+    paths = sorted((demo_run / "results/gdi").glob("*.sites.vcf.gz"))
+    paths.append(demo_run / "results/panel/demo.allsites_an.tsv.gz")
+    for path in paths:
+        with gzip.open(path, "rt") as handle:
+            text = handle.read()
+        assert not [s for s in ids if s in text], path.name

@@ -200,6 +200,14 @@ def cmd_publish(args) -> None:
         "build": first["reference_build"],
         "extra": provenance_lines(bundles, args.config_digest),
     }
+    if args.fasta:  # VRS IDs: the FASTA must be the bundles' reference
+        lengths = read_fai(args.fasta)
+        differ = [c for c, n in first["contigs"].items() if lengths.get(c) != n]
+        if differ:
+            raise InputError(
+                f"{args.fasta}: contig lengths differ from the bundles' reference "
+                f"({', '.join(differ[:5])}); give the FASTA the bundles were built on"
+            )
     records = write_panel(
         args.chunks,
         args.vcf,
