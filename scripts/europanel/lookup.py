@@ -31,6 +31,7 @@ from europanel.sheets import InputError
 
 QUERY = re.compile(r"^\s*([^:\s-]+)[:-](\d+)[:-]([ACGTNacgtn]+)[:-]([ACGTNacgtn,]+)\s*$")
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".bcf")
+CLUSTER_SPAN = 20_000  # bp of panel read at once for neighbouring queries
 
 
 @dataclass
@@ -113,11 +114,9 @@ def parse_info(text: str) -> dict[str, str]:
 class Panel:
     """Indexed access to the panel VCF and its all-sites AN file.
 
-    Queries are answered in genome order, and each tabix fetch reads a window of
-    WINDOW bp: neighbouring queries share one fetch (one BGZF block decompressed),
-    a lone query costs one fetch."""
-
-    WINDOW = 20_000
+    Queries are answered in genome order: `prefetch` reads the records and all-sites
+    rows of a cluster of nearby queries with one tabix fetch each (one BGZF block
+    decompressed for neighbours), never more of the panel than the cluster spans."""
 
     def __init__(self, panel_vcf: str, allsites: str) -> None:
         self.vcf = pysam.TabixFile(panel_vcf)
@@ -127,30 +126,32 @@ class Panel:
         self._records = (None, 0, -1, {})  # chrom, first, last position, records
         self._rows = (None, 0, -1, [])  # chrom, first, last position, all-sites rows
 
+    def prefetch(self, chrom: str, first: int, last: int) -> None:
+        records = {}
+        if chrom in self.vcf.contigs:
+            for line in self.vcf.fetch(chrom, first - 1, last):
+                fields = line.split("\t", 8)
+                records[(int(fields[1]), fields[3], fields[4])] = (fields[6], fields[7])
+        self._records = (chrom, first, last, records)  # records starting in [first, last]
+        rows = []
+        if chrom in self.allsites.contigs:
+            for line in self.allsites.fetch(chrom, first - 1, last):
+                fields = line.split("\t")
+                rows.append((int(fields[1]), int(fields[2]), list(map(int, fields[3:]))))
+        self._rows = (chrom, first, last, rows)  # rows overlapping [first, last]
+
     def record(self, chrom: str, pos: int, ref: str, alt: str) -> tuple[str, dict] | None:
-        cached_chrom, first, last, records = self._records
+        cached_chrom, first, last, _ = self._records
         if cached_chrom != chrom or not first <= pos <= last:
-            records = {}
-            if chrom in self.vcf.contigs:
-                for line in self.vcf.fetch(chrom, pos - 1, pos - 1 + self.WINDOW):
-                    fields = line.split("\t", 8)
-                    records[(int(fields[1]), fields[3], fields[4])] = (fields[6], fields[7])
-            # Records starting before pos are not kept: the window starts at pos.
-            self._records = (chrom, pos, pos - 1 + self.WINDOW, records)
-        found = records.get((pos, ref, alt))
+            self.prefetch(chrom, pos, pos + len(ref) - 1)
+        found = self._records[3].get((pos, ref, alt))
         return None if found is None else (found[0], parse_info(found[1]))
 
     def _allsites_rows(self, chrom: str, pos: int, end: int) -> list[tuple[int, int, list[int]]]:
-        cached_chrom, first, last, rows = self._rows
+        cached_chrom, first, last, _ = self._rows
         if cached_chrom != chrom or pos < first or end > last:
-            last = max(end, pos - 1 + self.WINDOW)
-            rows = []
-            if chrom in self.allsites.contigs:
-                for line in self.allsites.fetch(chrom, pos - 1, last):
-                    fields = line.split("\t")
-                    rows.append((int(fields[1]), int(fields[2]), list(map(int, fields[3:]))))
-            self._rows = (chrom, pos, last, rows)
-        return [row for row in rows if row[0] <= end and row[1] >= pos]
+            self.prefetch(chrom, pos, end)
+        return [row for row in self._rows[3] if row[0] <= end and row[1] >= pos]
 
     def callable_an(self, chrom: str, pos: int, ref: str) -> dict[str, int]:
         """All-sites AN per column, the smallest over the REF allele's bases (0: none)."""
@@ -193,6 +194,21 @@ def answer(panel: Panel, query: str, variant: tuple[str, int, str, str]) -> Answ
     return Answer(query, "not_observed", name, message, values)
 
 
+def clusters(todo, normalised, span: int = CLUSTER_SPAN):
+    """Runs of sorted queries on one contig within `span` bp of the run's first one."""
+    cluster, start = [], None
+    for _, pos, index, k in todo:
+        chrom = normalised[index][k][0]
+        if cluster and (chrom != start[0] or pos > start[1] + span):
+            yield cluster
+            cluster = []
+        if not cluster:
+            start = (chrom, pos)
+        cluster.append((index, k))
+    if cluster:
+        yield cluster
+
+
 def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[Answer]:
     queries = read_queries(items)
     panel = Panel(panel_vcf, allsites)
@@ -207,10 +223,14 @@ def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[
             for k, v in enumerate(vs)
         )
     )
-    answered = {
-        (index, k): answer(panel, queries[index][0], normalised[index][k])
-        for _, _, index, k in todo
-    }
+    answered = {}
+    for cluster in clusters(todo, normalised):
+        first_index, first_k = cluster[0]
+        chrom, first, _, _ = normalised[first_index][first_k]
+        last = max(normalised[i][k][1] + len(normalised[i][k][2]) - 1 for i, k in cluster)
+        panel.prefetch(chrom, first, last)
+        for index, k in cluster:
+            answered[(index, k)] = answer(panel, queries[index][0], normalised[index][k])
     answers = []
     for index, (text, parsed) in enumerate(queries):
         if parsed is None:
