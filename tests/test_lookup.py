@@ -206,3 +206,17 @@ def test_cli_json_and_tsv(files, capsys):
     header, row = buffer.getvalue().splitlines()
     assert header.split("\t")[:6] == ["query", "variant", "status", "message", "FILTER", "AC"]
     assert row.split("\t")[2] == "found"
+
+
+def test_queries_from_a_vcf_and_from_a_list_file(files, tmp_path):
+    panel, allsites = files
+    vcf = tmp_path / "queries.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chrX,length=50000>\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchrX\t12000\t.\tG\tA\t.\t.\t.\n"
+    )
+    listed = tmp_path / "queries.txt"
+    listed.write_text("# one query per line\nchrX:12000:G:A\n\nX-12000-G-A\n")
+    answers = lookup([str(vcf), str(listed)], panel, allsites, FASTA)
+    assert [a.status for a in answers] == ["found"] * 3
+    assert {a.variant for a in answers} == {"chrX:12000:G:A"}

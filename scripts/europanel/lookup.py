@@ -250,7 +250,8 @@ def columns(panel_groups: list[str]) -> list[str]:
     return names
 
 
-def write_answers(answers: list[Answer], groups: list[str], fmt: str, out=sys.stdout) -> None:
+def write_answers(answers: list[Answer], groups: list[str], fmt: str, out=None) -> None:
+    out = out or sys.stdout
     if fmt == "json":
         json.dump(
             [
