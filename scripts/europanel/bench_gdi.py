@@ -24,7 +24,7 @@ import pysam
 from pysam.libcbgzf import BGZFile
 
 from europanel.allsites import write_allsites
-from europanel.lookup import lookup
+from europanel.lookup import iter_answers
 
 POPULATIONS = ["NWE", "SEU", "EEU", "NEU", "FIN"]
 
@@ -123,11 +123,10 @@ def run(args) -> dict:
     query_file = outdir / "queries.txt"
     query_file.write_text("\n".join(queries) + "\n")
     started = time.perf_counter()
-    answers = lookup([str(query_file)], str(panel), str(allsites), str(fasta))
-    lookup_seconds = time.perf_counter() - started
     statuses = {}
-    for a in answers:
+    for a in iter_answers([str(query_file)], str(panel), str(allsites), str(fasta)):
         statuses[a.status] = statuses.get(a.status, 0) + 1
+    lookup_seconds = time.perf_counter() - started
     size = os.path.getsize(allsites) + os.path.getsize(f"{allsites}.tbi")
     return {
         "length_bp": args.length,

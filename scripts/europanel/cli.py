@@ -264,11 +264,11 @@ def cmd_gdi_export(args) -> None:
 
 
 def cmd_lookup(args) -> None:
-    from europanel.lookup import Panel, check_files, lookup, write_answers
+    from europanel.lookup import Panel, check_files, iter_answers, write_answers
 
     allsites = args.allsites or args.panel.replace(".sites.vcf.gz", ".allsites_an.tsv.gz")
     check_files(args.panel, allsites, args.fasta, f"{args.fasta}.fai")
-    answers = lookup(args.variants, args.panel, allsites, args.fasta)
+    answers = iter_answers(args.variants, args.panel, allsites, args.fasta)
     write_answers(answers, Panel(args.panel, allsites).groups, args.format)
 
 

@@ -209,37 +209,34 @@ def clusters(todo, normalised, span: int = CLUSTER_SPAN):
         yield cluster
 
 
-def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[Answer]:
+def iter_answers(items: list[str], panel_vcf: str, allsites: str, fasta: str):
+    """Answers, streamed: first the invalid queries (in query order), then every normalised
+    allele in genome order (the panel is read once per cluster of nearby queries), so
+    memory holds the queries, not the answers."""
     queries = read_queries(items)
     panel = Panel(panel_vcf, allsites)
     with tempfile.TemporaryDirectory(prefix="europanel-lookup-") as workdir:
         normalised = normalise(queries, fasta, workdir)
-    # Answered in genome order (windows of the panel are read once), returned in query order.
+    for index, (text, parsed) in enumerate(queries):
+        if parsed is None:
+            yield Answer(text, "invalid", message="not chr:pos:ref:alt")
+        elif index not in normalised:
+            yield Answer(text, "invalid", message=f"REF or contig does not match {fasta}")
     order = {c: i for i, c in enumerate(read_fai(fasta))}
     todo = sorted(
-        (
-            (order[v[0]], v[1], index, k)
-            for index, vs in normalised.items()
-            for k, v in enumerate(vs)
-        )
+        (order[v[0]], v[1], index, k) for index, vs in normalised.items() for k, v in enumerate(vs)
     )
-    answered = {}
     for cluster in clusters(todo, normalised):
         first_index, first_k = cluster[0]
         chrom, first, _, _ = normalised[first_index][first_k]
         last = max(normalised[i][k][1] + len(normalised[i][k][2]) - 1 for i, k in cluster)
         panel.prefetch(chrom, first, last)
         for index, k in cluster:
-            answered[(index, k)] = answer(panel, queries[index][0], normalised[index][k])
-    answers = []
-    for index, (text, parsed) in enumerate(queries):
-        if parsed is None:
-            answers.append(Answer(text, "invalid", message="not chr:pos:ref:alt"))
-        elif index not in normalised:
-            answers.append(Answer(text, "invalid", message=f"REF or contig does not match {fasta}"))
-        else:
-            answers += [answered[(index, k)] for k in range(len(normalised[index]))]
-    return answers
+            yield answer(panel, queries[index][0], normalised[index][k])
+
+
+def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[Answer]:
+    return list(iter_answers(items, panel_vcf, allsites, fasta))
 
 
 def columns(panel_groups: list[str]) -> list[str]:
@@ -250,19 +247,16 @@ def columns(panel_groups: list[str]) -> list[str]:
     return names
 
 
-def write_answers(answers: list[Answer], groups: list[str], fmt: str, out=None) -> None:
+def write_answers(answers, groups: list[str], fmt: str, out=None) -> None:
+    """TSV (a header, one row per answer) or a JSON array, written as answers come."""
     out = out or sys.stdout
     if fmt == "json":
-        json.dump(
-            [
-                {"query": a.query, "variant": a.variant, "status": a.status,
-                 "message": a.message, **a.values}
-                for a in answers
-            ],
-            out,
-            indent=1,
-        )  # fmt: skip
-        out.write("\n")
+        out.write("[")
+        for n, a in enumerate(answers):
+            item = {"query": a.query, "variant": a.variant, "status": a.status}
+            item |= {"message": a.message, **a.values}
+            out.write(("\n " if n == 0 else ",\n ") + json.dumps(item))
+        out.write("\n]\n")
         return
     names = columns(groups)
     out.write("\t".join(["query", "variant", "status", "message", *names]) + "\n")
