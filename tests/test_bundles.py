@@ -47,7 +47,9 @@ def country_bundles(tmp_path_factory) -> list[Path]:
 def test_merge_of_bundles_from_separate_folders_equals_one_shot_panel(
     country_bundles, demo_run, tmp_path
 ):
-    central = central_workdir(tmp_path / "central", country_bundles)
+    # The public reference FASTA (no personal data) gives the central panel its VRS IDs.
+    fasta = {"fasta": str(REPO / "resources/demo/reference.fa")}
+    central = central_workdir(tmp_path / "central", country_bundles, reference=fasta)
     run_snakemake(central)
     records, info = panel_text(central)
     expected_records, expected_info = panel_text(demo_run)

@@ -40,6 +40,7 @@ PACKAGES = {
     "matplotlib": ("matplotlib", "matplotlib-base"),
     "allel": ("scikit-allel", "scikit-allel"),
     "sklearn": ("scikit-learn", "scikit-learn"),
+    "ga4gh": ("ga4gh.vrs", "ga4gh.vrs"),  # pip-only: under `pip:` in the envs
 }
 # Conda-only entries of an env that requirements.txt does not pin.
 NOT_PIP = {"python", "pip"}
@@ -399,7 +400,10 @@ def read_conda_env(path: Path) -> dict[str, str | None]:
     """conda package -> pinned version (None: unpinned) of an environment file."""
     packages = {}
     for entry in yaml.safe_load(path.read_text())["dependencies"]:
-        if isinstance(entry, dict):  # a `pip:` section
+        if isinstance(entry, dict):  # a `pip:` section: pip names, `==` pins
+            for requirement in entry.get("pip", []):
+                name, version = re.fullmatch(r"([\w.-]+)\s*(?:==\s*(\S+))?", requirement).groups()
+                packages[conda_name(name)] = version
             continue
         name, version = re.fullmatch(r"([\w.-]+)\s*(?:==?\s*(\S+))?", entry.strip()).groups()
         packages[name.lower()] = version

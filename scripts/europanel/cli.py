@@ -194,7 +194,7 @@ def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
 def cmd_publish_part(args) -> None:
     from europanel.publish import write_part
 
-    records = write_part(args.chunk_table, args.vcf_part, args.parquet_part)
+    records = write_part(args.chunk_table, args.vcf_part, args.parquet_part, args.fasta)
     print(f"{args.chunk_table}: {records} records", file=sys.stderr)
 
 
@@ -255,6 +255,14 @@ def cmd_publish(args) -> None:
         "build": first["reference_build"],
         "extra": provenance_lines(bundles, args.config_digest) + release_lines(release),
     }
+    if args.fasta:  # VRS IDs: the FASTA must be the bundles' reference
+        lengths = read_fai(args.fasta)
+        differ = [c for c, n in first["contigs"].items() if lengths.get(c) != n]
+        if differ:
+            raise InputError(
+                f"{args.fasta}: contig lengths differ from the bundles' reference "
+                f"({', '.join(differ[:5])}); give the FASTA the bundles were built on"
+            )
     records = join_panel(
         args.vcf_parts,
         args.parquet_parts,
@@ -295,6 +303,58 @@ def cmd_audit(args) -> None:
     if args.output:
         Path(args.output).write_text(text + "\n")
     print(f"audit passed: {checked}", file=sys.stderr)
+
+
+def cmd_allsites(args) -> None:
+    from europanel.allsites import published_groups, write_allsites
+    from europanel.merge import PanelGroups
+
+    bundles = open_bundles(args.bundles)
+    manifests = [b.manifest for b in bundles]
+    groups = published_groups(args.panel, PanelGroups.from_manifests(manifests).ordered())
+    lengths = manifests[0]["contigs"]
+    rows = write_allsites(
+        manifests,
+        {c: lengths[c] for c in args.contigs},
+        groups,
+        args.absent_sites,
+        args.output,
+        args.parquet,
+    )
+    print(f"all-sites AN: {rows} intervals, {len(groups)} groups", file=sys.stderr)
+
+
+def cmd_gdi_export(args) -> None:
+    from europanel.gdi import export_gdi, require_codes, write_summary
+
+    bundles = open_bundles(args.bundles)
+    first = bundles[0].manifest
+    countries = dict(pair.split("=", 1) for pair in args.countries)
+    require_codes(countries, args.panel_label)
+    outdir = str(Path(args.summary).parent)
+    for stale in Path(outdir).glob("*.sites.vcf.gz*"):  # a cohort withheld since last run
+        stale.unlink()
+    lengths = first["contigs"]
+    written = export_gdi(
+        args.panel,
+        outdir,
+        countries,
+        args.panel_label,
+        {c: lengths[c] for c in args.contigs},
+        args.panel_name,
+        first["reference_fasta"],
+    )
+    write_summary(args.summary, written, countries, args.panel_label)
+    print(f"GDI export: {written}", file=sys.stderr)
+
+
+def cmd_lookup(args) -> None:
+    from europanel.lookup import Panel, check_files, iter_answers, write_answers
+
+    allsites = args.allsites or args.panel.replace(".sites.vcf.gz", ".allsites_an.tsv.gz")
+    check_files(args.panel, allsites, args.fasta, f"{args.fasta}.fai")
+    answers = iter_answers(args.variants, args.panel, allsites, args.fasta)
+    write_answers(answers, Panel(args.panel, allsites).groups, args.format)
 
 
 # QC report (europanel.report; matplotlib is imported only by this subcommand).
@@ -442,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-table", required=True, help="merged chunk table (merge's output)")
     p.add_argument("--vcf-part", required=True, help="BGZF records, no header")
     p.add_argument("--parquet-part", required=True)
+    p.add_argument("--fasta", default=None, help="reference FASTA: adds VRS Allele IDs")
     p.set_defaults(func=cmd_publish_part)
 
     p = sub.add_parser("publish", help="join the chunks' pieces into the panel VCF + Parquet")
@@ -456,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--previous-release", default=None, help="the previous release's JSON or panel VCF"
     )
+    p.add_argument("--fasta", default=None, help="reference FASTA of the VRS IDs (checked)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("audit", help="check that no small group is derivable from published files")
@@ -469,6 +531,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--previous-release", default=None, help="the previous release's JSON or VCF")
     p.add_argument("--output", default=None, help="audit result (JSON) to write")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("allsites", help="all-sites AN of the published groups (RLE, tabix)")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--panel", required=True, help="the panel's Parquet (its published groups)")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
+    p.add_argument("--output", required=True, help="bgzipped TSV (.tsv.gz), tabix-indexed")
+    p.add_argument("--parquet", required=True)
+    p.set_defaults(func=cmd_allsites)
+
+    p = sub.add_parser("gdi-export", help="GDI / Beacon v2 allele-frequency VCFs per country")
+    p.add_argument("--panel", required=True, help="the panel's Parquet")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--countries", nargs="*", default=[], help="cohort=CC pairs")
+    p.add_argument("--panel-label", default="EU")
+    p.add_argument("--panel-name", required=True)
+    p.add_argument("--summary", required=True, help="summary.json; files are written beside it")
+    p.set_defaults(func=cmd_gdi_export)
+
+    p = sub.add_parser("lookup", help="what the panel says about variants (found/absent/no data)")
+    p.add_argument(
+        "variants", nargs="+", help="chr:pos:ref:alt strings, VCF files, or files of such lines"
+    )
+    p.add_argument("--panel", required=True, help="the panel VCF (.sites.vcf.gz)")
+    p.add_argument("--allsites", default=None, help="all-sites AN (default: beside the panel)")
+    p.add_argument("--fasta", required=True, help="the reference FASTA the panel was built on")
+    p.add_argument("--format", choices=["tsv", "json"], default="tsv")
+    p.set_defaults(func=cmd_lookup)
 
     # Benchmark tooling (simulate.py, bench.py): imported only when used.
     p = sub.add_parser("simulate", help="simulate country cohorts at real sizes (msprime)")

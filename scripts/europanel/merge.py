@@ -353,6 +353,8 @@ def build_records(
             for name, confidence in FAF_CONFIDENCES.items():
                 faf = filtering_allele_frequency(ac, an, confidence)
                 out[f"{name}_{g}"] = np.where(shown[:, index[g]], faf, np.nan)
+        # Per group, so an export can split AC into het/hom/hemi alleles (GDI, +fill-tags).
+        out[f"nhemi_{g}"] = masked(totals[("adj", "nhemi")][:, index[g]], g)
     for name, confidence in FAF_CONFIDENCES.items():
         out[name] = filtering_allele_frequency(adj_ac, adj_an, confidence)
     for name, confidence in FAF_CONFIDENCES.items():

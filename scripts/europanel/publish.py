@@ -69,6 +69,12 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
         "nhomalt_grpmax": ("A", "Integer", "nhomalt of the grpmax population, adj"),
         "cohorts_called": (".", "String", "Cohorts whose input had this site and passed FILTER"),
         "cohorts_filtered": (".", "String", "Cohorts whose input had this site but failed FILTER"),
+        "VRS_Allele_ID": (
+            "A",
+            "String",
+            "GA4GH VRS 2.x Allele identifier (ga4gh:VA.) of the alternate allele, computed "
+            "from the reference FASTA (fully-justified normalisation)",
+        ),
     }
     definitions = {}
     for column in columns:
@@ -98,18 +104,20 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
                 f"largest AF whose Poisson {confidence} upper bound of AC is "
                 "below the observed AC (0 where AC <= 1), adj",
             )
-        elif prefix in ("AC", "AN", "AF", "nhomalt"):
+        elif prefix in ("AC", "AN", "AF", "nhomalt", "nhemi"):
             number, kind = {
                 "AC": ("A", "Integer"),
                 "AN": ("1", "Integer"),
                 "AF": ("A", "Float"),
                 "nhomalt": ("A", "Integer"),
+                "nhemi": ("A", "Integer"),
             }[prefix]
             what = {
                 "AC": "Alternate allele count",
                 "AN": "Total number of called alleles",
                 "AF": "Alternate allele frequency",
                 "nhomalt": "Number of homozygous-alternate diploid genotypes",
+                "nhemi": "Number of haploid alternate calls on non-PAR X/Y",
             }[prefix]
             definitions[column] = (number, kind, f"{what}, {describe_group(rest, cohorts)}, adj")
         else:
@@ -176,6 +184,19 @@ def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
     return pa.schema([(c, fixed[c] if c in fixed else kinds[definitions[c][1]]) for c in columns])
 
 
+def with_vrs_ids(table: pa.Table, proxy) -> pa.Table:
+    from europanel.vrs import allele_ids
+
+    ids = allele_ids(
+        proxy,
+        table["CHROM"].to_pylist(),
+        table["POS"].to_pylist(),
+        table["REF"].to_pylist(),
+        table["ALT"].to_pylist(),
+    )
+    return table.append_column("VRS_Allele_ID", pa.array(ids, pa.string()))
+
+
 # The empty BGZF block htslib ends every file with; parts are joined without it.
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
@@ -188,10 +209,16 @@ def bgzf_body(path: str) -> bytes:
     return data[: -len(BGZF_EOF)]
 
 
-def write_part(chunk_table: str, vcf_part: str, parquet_part: str) -> int:
+def write_part(chunk_table: str, vcf_part: str, parquet_part: str, fasta: str | None = None) -> int:
     """One merged chunk as a piece of the panel: its VCF records (BGZF, no header) and its
-    Parquet rows, in the schema every chunk shares. Runs once per chunk, in parallel."""
+    Parquet rows, in the schema every chunk shares. Runs once per chunk, in parallel.
+    With the reference FASTA, each record gets its VRS Allele ID (a bundles-only merge may
+    have no FASTA: then no record has one)."""
     table = pq.read_table(chunk_table)
+    if fasta:
+        from europanel.vrs import FastaDataProxy
+
+        table = with_vrs_ids(table, FastaDataProxy(fasta))
     # Only each field's Number and Type matter here; the header (join_panel) has the texts.
     definitions = info_definitions(table.schema.names, cohorts=[])
     table = table.cast(arrow_schema(table.schema.names, definitions))

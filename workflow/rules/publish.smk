@@ -18,8 +18,9 @@ rule publish_part:
         runtime=publish_part_runtime,
     params:
         europanel=EUROPANEL,
+        vrs=f"--fasta {VRS_FASTA}" if VRS_FASTA else "",
     shell:
-        "{params.europanel} publish-part --chunk-table {input.chunk}"
+        "{params.europanel} publish-part --chunk-table {input.chunk} {params.vrs}"
         " --vcf-part {output.vcf} --parquet-part {output.parquet} > {log} 2>&1"
 
 
@@ -49,9 +50,10 @@ rule publish:
         config_digest=CONFIG_DIGEST,
         min_group_size=config["privacy"]["min_group_size"],
         previous=previous_release_option(),
+        vrs=f"--fasta {VRS_FASTA}" if VRS_FASTA else "",
     shell:
         "{params.europanel} publish --bundles {params.bundles}"
         " --vcf-parts {input.vcf_parts} --parquet-parts {input.parquet_parts}"
-        " --config-digest {params.config_digest}"
+        " --config-digest {params.config_digest} {params.vrs}"
         " --vcf {output.vcf} --parquet {output.parquet} --release {output.release}"
         " --min-group-size {params.min_group_size} {params.previous} > {log} 2>&1"

@@ -1,0 +1,228 @@
+"""GDI / Beacon v2 allele-frequency export: one sites VCF per country and one for the panel.
+
+The GDI mini-node's `parquet-writer allele-freq -c CC` (v0.9.1) reads the standard INFO
+fields AF (mandatory), AC, AN, AC_Het, AC_Hom, AC_Hemi with bcftools +fill-tags
+meanings: AN Number=1, the others Number=A, all non-negative; AC_Het, AC_Hom and
+AC_Hemi count ALLELES in het, hom and haploid genotypes. Prefixed per-country names
+(`AF_EE`) make it stop, so every country gets its own file with unprefixed fields.
+
+Everything comes from the PUBLISHED panel (its Parquet copy), so every privacy rule of
+the panel applies: a cohort's values at a record exist only where the panel publishes
+`AC_<cohort>` there, and a cohort published nowhere gets no file. In panel terms:
+AC_Hom = 2 * nhomalt (diploid hom-alt), AC_Hemi = nhemi (haploid alt calls),
+AC_Het = AC - AC_Hom - AC_Hemi.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pysam
+from pysam.libcbgzf import BGZFile
+
+from europanel import __version__
+from europanel.sheets import InputError
+
+# "EU" is an ISO 3166 exceptional reservation: accepted for the whole panel's label only.
+PANEL_ONLY_CODES = {"EU"}
+# Contigs the writer accepts (it stops on any other): 1-22, X, Y, M, with or without chr.
+GDI_CONTIGS = {str(i) for i in range(1, 23)} | {"X", "Y", "M", "MT"}
+GDI_INFO = [
+    ("AC", "A", "Integer", "Alternate allele count (adj genotypes)"),
+    ("AN", "1", "Integer", "Total number of called alleles (adj genotypes)"),
+    ("AF", "A", "Float", "Alternate allele frequency AC/AN (adj genotypes)"),
+    ("AC_Het", "A", "Integer", "Allele counts in heterozygous genotypes"),
+    ("AC_Hom", "A", "Integer", "Allele counts in homozygous genotypes"),
+    ("AC_Hemi", "A", "Integer", "Allele counts in hemizygous genotypes"),
+]
+READ_BATCH = 50_000  # panel rows read at a time: bounded memory
+
+
+def iso_alpha2_codes() -> set[str]:
+    text = resources.files("europanel").joinpath("data/iso3166_alpha2.txt").read_text()
+    return {line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"}
+
+
+def country_code_problems(
+    cohorts: list[str], codes: dict[str, tuple[str, str]], panel_label: str
+) -> list[str]:
+    """Problems of the cohort -> country mapping; `codes[cohort] = (code, where it is from)`."""
+    valid = iso_alpha2_codes()
+    problems = []
+    for cohort in cohorts:
+        code, where = codes[cohort]
+        if code not in valid:
+            problems.append(
+                f"{where}: cohort {cohort!r} needs an ISO 3166-1 alpha-2 country code for the "
+                f"GDI export, and {code!r} is not one; give it in the cohorts sheet's `country` "
+                "column (e.g. EE, IT, NL) or in config gdi.countries, or set gdi.export: false"
+            )
+    by_code: dict[str, list[str]] = {}
+    for cohort in cohorts:
+        by_code.setdefault(codes[cohort][0], []).append(cohort)
+    for code, same in sorted(by_code.items()):
+        if len(same) > 1:
+            problems.append(
+                f"cohorts {', '.join(same)} all map to country {code} "
+                f"({'; '.join(codes[c][1] for c in same)}); the GDI export has one file per "
+                "country: give each cohort its own code, or merge the cohorts"
+            )
+    if panel_label not in valid | PANEL_ONLY_CODES:
+        problems.append(
+            f"config gdi.panel_label: {panel_label!r} is not an ISO 3166-1 alpha-2 code "
+            "(or EU); the GDI writer takes a two-letter label, e.g. EU"
+        )
+    elif panel_label in by_code:
+        problems.append(
+            f"config gdi.panel_label: {panel_label!r} is also the country of cohort(s) "
+            f"{', '.join(by_code[panel_label])}; pick another label for the whole panel"
+        )
+    return problems
+
+
+def country_codes(
+    cohorts: list[str],
+    sheet_path: str | None,
+    sheet_countries: list[tuple[str, str, int]],
+    config_countries: dict[str, str],
+) -> dict[str, tuple[str, str]]:
+    """Cohort -> (code, where it comes from): config gdi.countries, else the sheet's
+    `country` column (rows of (cohort, country, line)), else the cohort label itself."""
+    codes = {c: (c, f"cohort label {c!r} (no country given)") for c in cohorts}
+    for cohort, country, line in sheet_countries:
+        if cohort in codes and country:
+            codes[cohort] = (country, f"{sheet_path} line {line}")
+    for cohort, country in config_countries.items():
+        if cohort in codes:
+            codes[cohort] = (str(country), f"config gdi.countries.{cohort}")
+    return codes
+
+
+def header_text(contigs: dict[str, int], label: str, panel_name: str, fasta: str) -> str:
+    lines = [
+        "##fileformat=VCFv4.2",
+        f"##source=europanel {__version__} (GDI allele-frequency export)",
+        f"##reference={fasta}",
+        f"##europanel_gdi_population={label}",
+        f"##europanel_gdi_panel={panel_name}",
+        '##FILTER=<ID=PASS,Description="All filters passed">',
+        '##FILTER=<ID=AC0,Description="Allele count is zero after genotype QC (adj)">',
+    ]
+    lines += [f"##contig=<ID={c},length={n}>" for c, n in contigs.items()]
+    lines += [
+        f'##INFO=<ID={name},Number={number},Type={kind},Description="{text}">'
+        for name, number, kind, text in GDI_INFO
+    ]
+    lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+    return "\n".join(lines) + "\n"
+
+
+def gdi_values(batch: dict, group: str | None) -> dict[str, np.ndarray] | None:
+    """AC, AN, AF, AC_Het/Hom/Hemi of one group (None = all samples) for a batch of
+    panel rows, and which rows the group has values at (published, AN > 0)."""
+    suffix = f"_{group}" if group else ""
+    if f"AC{suffix}" not in batch:
+        return None
+
+    def column(name):
+        values = batch[f"{name}{suffix}"]
+        return np.array([-1 if v is None else v for v in values], dtype=np.int64)
+
+    ac, an = column("AC"), column("AN")
+    nhomalt, nhemi = column("nhomalt"), column("nhemi")
+    # Withheld where any of the four is masked; no frequency where no allele was called.
+    keep = (ac >= 0) & (an > 0) & (nhomalt >= 0) & (nhemi >= 0)
+    ac_hom = 2 * nhomalt
+    return {
+        "keep": keep,
+        "AC": ac,
+        "AN": an,
+        "AF": np.divide(ac, an, out=np.zeros(len(ac)), where=an > 0),
+        "AC_Het": ac - ac_hom - nhemi,
+        "AC_Hom": ac_hom,
+        "AC_Hemi": nhemi,
+    }
+
+
+def export_gdi(
+    panel_parquet: str,
+    outdir: str,
+    countries: dict[str, str],
+    panel_label: str,
+    contigs: dict[str, int],
+    panel_name: str,
+    fasta: str,
+) -> dict[str, int]:
+    """Write `<outdir>/<CC>.sites.vcf.gz` (+ .tbi) per published cohort and the panel's
+    file; return records per file. Files appear only when complete."""
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    targets = {panel_label: None} | {code: cohort for cohort, code in countries.items()}
+    served = {
+        label: [c for c in contigs if c.removeprefix("chr") in GDI_CONTIGS] for label in targets
+    }
+    partial = {label: f"{outdir}/{label}.sites.vcf.gz.partial.gz" for label in targets}
+    handles = {label: BGZFile(path, "wb") for label, path in partial.items()}
+    records = dict.fromkeys(targets, 0)
+    try:
+        for label, handle in handles.items():
+            kept = {c: contigs[c] for c in served[label]}
+            handle.write(header_text(kept, label, panel_name, fasta).encode())
+        parquet = pq.ParquetFile(panel_parquet)
+        names = set(parquet.schema_arrow.names)
+        for table in parquet.iter_batches(batch_size=READ_BATCH):
+            batch = table.to_pydict()
+            servable = np.array([c.removeprefix("chr") in GDI_CONTIGS for c in batch["CHROM"]])
+            for label, cohort in targets.items():
+                if cohort is not None and f"AC_{cohort}" not in names:
+                    continue
+                values = gdi_values(batch, cohort)
+                rows = np.flatnonzero(values["keep"] & servable)
+                lines = [
+                    f"{batch['CHROM'][i]}\t{batch['POS'][i]}\t.\t{batch['REF'][i]}\t"
+                    f"{batch['ALT'][i]}\t.\t{batch['FILTER'][i]}\t"
+                    f"AC={values['AC'][i]};AN={values['AN'][i]};AF={values['AF'][i]:.6g};"
+                    f"AC_Het={values['AC_Het'][i]};AC_Hom={values['AC_Hom'][i]};"
+                    f"AC_Hemi={values['AC_Hemi'][i]}\n"
+                    for i in rows
+                ]
+                handles[label].write("".join(lines).encode())
+                records[label] += len(lines)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    written = {}
+    for label, path in partial.items():
+        final = f"{outdir}/{label}.sites.vcf.gz"
+        if records[label] == 0 and targets[label] is not None:
+            os.remove(path)  # a cohort the panel publishes nowhere gets no file
+            continue
+        pysam.tabix_index(path, preset="vcf", force=True)
+        os.replace(f"{path}.tbi", f"{final}.tbi")
+        os.replace(path, final)
+        written[label] = records[label]
+    return written
+
+
+def write_summary(path: str, written: dict[str, int], countries: dict[str, str], label: str):
+    """What was exported (for the node operator and the tests): files, records, cohorts."""
+    summary = {
+        "panel_label": label,
+        "countries": countries,
+        "files": {
+            code: {"file": f"{code}.sites.vcf.gz", "records": n} for code, n in written.items()
+        },
+    }
+    Path(path).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+
+
+def require_codes(countries: dict[str, str], panel_label: str) -> None:
+    problems = country_code_problems(
+        sorted(countries), {c: (code, "--countries") for c, code in countries.items()}, panel_label
+    )
+    if problems:
+        raise InputError("\n".join(problems))

@@ -1,0 +1,58 @@
+# Served by Europe's genomic data infrastructure (docs/GDI.md): the all-sites AN of the
+# published groups, and the GDI / Beacon v2 allele-frequency files, both from the
+# published panel so that every privacy rule of the panel applies.
+
+
+rule allsites_an:
+    input:
+        manifests=bundle_manifests,
+        panel=f"{PANEL_STEM}.sites.parquet",
+    output:
+        tsv=f"{PANEL_STEM}.allsites_an.tsv.gz",
+        tbi=f"{PANEL_STEM}.allsites_an.tsv.gz.tbi",
+        parquet=f"{PANEL_STEM}.allsites_an.parquet",
+    log:
+        f"{OUTDIR}/logs/allsites_an.log",
+    conda:
+        "../envs/publish.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        contigs=" ".join(CONTIGS),
+        absent_sites=config["merge"]["absent_sites"],
+    shell:
+        "{params.europanel} allsites --bundles {params.bundles} --panel {input.panel}"
+        " --contigs {params.contigs} --absent-sites {params.absent_sites}"
+        " --output {output.tsv} --parquet {output.parquet} > {log} 2>&1"
+
+
+rule gdi_export:
+    input:
+        panel=f"{PANEL_STEM}.sites.parquet",
+        manifests=bundle_manifests,
+    output:
+        summary=f"{OUTDIR}/gdi/summary.json",
+    log:
+        f"{OUTDIR}/logs/gdi_export.log",
+    conda:
+        "../envs/publish.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=publish_runtime,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+        contigs=" ".join(CONTIGS),
+        countries=" ".join(f"{c}={code}" for c, code in GDI_COUNTRIES.items()),
+        label=config["gdi"]["panel_label"],
+        name=config["panel_name"],
+    shell:
+        "{params.europanel} gdi-export --panel {input.panel} --bundles {params.bundles}"
+        " --contigs {params.contigs} --countries {params.countries}"
+        " --panel-label {params.label} --panel-name {params.name}"
+        " --summary {output.summary} > {log} 2>&1"
