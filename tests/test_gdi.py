@@ -175,6 +175,7 @@ def test_country_codes_are_validated():
     assert not country_code_problems(["EE"], {"EE": ("EE", "label")}, "EU")
 
 
+@pytest.mark.e2e
 def test_bad_country_code_stops_the_run_before_any_job(tmp_path):
     workdir = make_workdir(tmp_path / "run")
     sheet = workdir / "config/cohorts.tsv"

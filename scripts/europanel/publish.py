@@ -67,7 +67,12 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
         "AN_grpmax": ("A", "Integer", "AN of the grpmax population, adj"),
         "AF_grpmax": ("A", "Float", "AF of the grpmax population, adj"),
         "nhomalt_grpmax": ("A", "Integer", "nhomalt of the grpmax population, adj"),
-        "cohorts_called": (".", "String", "Cohorts whose input had this site and passed FILTER"),
+        "cohorts_called": (
+            ".",
+            "String",
+            "Cohorts whose input called this site (its variant, or reference-only calls "
+            "covering it) and passed FILTER",
+        ),
         "cohorts_filtered": (".", "String", "Cohorts whose input had this site but failed FILTER"),
         "VRS_Allele_ID": (
             "A",
