@@ -102,6 +102,7 @@ def cmd_count(args) -> None:
         args.output,
         args.stats,
         block_size=args.block_size,
+        histograms=args.histograms,
     )
     print(f"{args.cohort} {args.bcf}: {stats}", file=sys.stderr)
 
@@ -144,6 +145,7 @@ def cmd_bundle(args) -> None:
 def cmd_merge(args) -> None:
     # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
     from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+    from europanel.sitestats import SiteAnnotationPolicy
 
     bundles = open_bundles(args.bundles)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
@@ -165,10 +167,29 @@ def cmd_merge(args) -> None:
     ploidy = PloidyMap(
         {bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in par.items()}
     )
-    records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy)
+    annotations = SiteAnnotationPolicy(
+        histograms=args.histograms,
+        inbreeding_coeff_filter=threshold(args.inbreeding_coeff_filter),
+        country_het_p=args.country_het_p,
+        weights=parse_weights(args.weights),
+        cell_sizes={
+            (b.cohort, p): b.manifest["groups"].get(p, 0)
+            for b in bundles
+            for p in b.manifest["populations"]
+        },
+        min_cell_size=args.min_group_size,
+    )
+    records, summary = merge_chunk(
+        chunk.contig, contributions, panel, ploidy, policy, annotations
+    )
     records.to_parquet(args.output, index=False)
     Path(args.summary).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     print(f"{args.chunk}: {summary}", file=sys.stderr)
+
+
+def parse_weights(items: list[str]) -> dict[str, float]:
+    """`NL=17.9 EE=1.4` -> {'NL': 17.9, 'EE': 1.4} (validated in the cohorts sheet)."""
+    return {k: float(v) for k, v in (item.split("=", 1) for item in items)}
 
 
 def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
@@ -200,6 +221,8 @@ def cmd_publish(args) -> None:
         "build": first["reference_build"],
         "extra": provenance_lines(bundles, args.config_digest),
     }
+    if args.weights:  # the definition of AF_weighted's w_c
+        header["extra"].append(("AF_weighted_weights", ",".join(args.weights)))
     records = write_panel(
         args.chunks, args.vcf, args.parquet, first["contigs"], header, panel.cohorts
     )
@@ -306,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_qc_options(p)
     p.add_argument("--bcf", required=True)
     p.add_argument("--block-size", type=int, default=10_000)
+    p.add_argument(
+        "--histograms", action="store_true", help="add GQ/DP/allele-balance histograms"
+    )
     p.add_argument("--output", required=True)
     p.add_argument("--stats", required=True)
     p.set_defaults(func=cmd_count)
@@ -332,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faf-exclude", nargs="*", default=[])
     p.add_argument("--min-group-size", type=int, default=0)
     p.add_argument("--min-carriers", type=int, default=0)
+    p.add_argument("--histograms", action="store_true", help="sum the quality histograms")
+    p.add_argument("--inbreeding-coeff-filter", default="-0.3", help="F below: FILTER; or off")
+    p.add_argument("--country-het-p", type=float, default=1e-8)
+    p.add_argument("--weights", nargs="*", default=[], help="cohort=weight for AF_weighted")
     p.add_argument("--output", required=True)
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_merge)
@@ -342,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
+    p.add_argument("--weights", nargs="*", default=[], help="cohort=weight of AF_weighted")
     p.set_defaults(func=cmd_publish)
 
     # Benchmark tooling (simulate.py, bench.py): imported only when used.

@@ -19,6 +19,13 @@ from europanel.count import QC_LEVELS, STATS, parse_count_column
 from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
 from europanel.regions import PloidyMap, in_intervals
 from europanel.sheets import SEXES
+from europanel.sitestats import (
+    SiteAnnotationPolicy,
+    annotation_filter,
+    histogram_columns,
+    is_histogram_column,
+    site_annotation_columns,
+)
 
 KEY = ["pos", "ref", "alt"]
 FAF_CONFIDENCES = {"faf95": 0.95, "faf99": 0.99}
@@ -79,8 +86,10 @@ def merge_chunk(
     panel: PanelGroups,
     ploidy_map: PloidyMap,
     policy: PanelPolicy,
+    annotations: SiteAnnotationPolicy | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Panel records of one chunk (published columns) and a summary for the report."""
+    """Panel records of one chunk (published columns) and a summary for the report.
+    `annotations`: add the site annotations of `europanel.sitestats` (None: none)."""
     keys = (
         pd.concat([c.table[KEY] for c in cohorts], ignore_index=True)
         .drop_duplicates()
@@ -98,14 +107,25 @@ def merge_chunk(
     ploidy_class = ploidy_map.classes(contig, positions)
     called_by = [[] for _ in range(n)]
     filtered_by = [[] for _ in range(n)]
+    # Site annotations: each cohort's own adj AC/AN per group (what it added to the totals),
+    # and the summed quality histograms (only if every cohort's bundle has them).
+    cohort_adj: dict[str, dict[tuple[str, str], np.ndarray]] = {}
+    hist_columns = histogram_columns()
+    with_histograms = annotations is not None and annotations.histograms
+    histograms = np.zeros((n, len(hist_columns)), np.int64) if with_histograms else None
 
     for cohort in sorted(cohorts, key=lambda c: c.label):
         table = keys.merge(cohort.table, on=KEY, how="left", indicator=True)
         present = (table["_merge"] == "both").to_numpy()
         filtered = present & table["filtered"].fillna(False).astype(bool).to_numpy()
         called = present & ~filtered
+        before = {s: totals[("adj", s)].copy() for s in ("AC", "AN")} if annotations else None
+        if histograms is not None:
+            # A chunk without records in a cohort's bundle has no histogram columns: zeros.
+            values = table.reindex(columns=hist_columns).fillna(0).to_numpy(dtype=np.int64)
+            histograms[called] += values[called]
         for column in cohort.table.columns:
-            if column in KEY or column in ("chrom", "filtered"):
+            if column in KEY or column in ("chrom", "filtered") or is_histogram_column(column):
                 continue
             stat, level, group = parse_count_column(column)
             values = table[column].fillna(0).to_numpy(dtype=np.int64)
@@ -121,6 +141,12 @@ def merge_chunk(
             an_by_class[:, group_index[group]] = by_class
         for level in QC_LEVELS:
             totals[(level, "AN")][as_reference] += an_by_class[ploidy_class[as_reference]]
+        if before is not None:
+            cohort_adj[cohort.label] = {
+                (stat, g): totals[("adj", stat)][:, j] - before[stat][:, j]
+                for stat in ("AC", "AN")
+                for g, j in group_index.items()
+            }
         for i in np.flatnonzero(called):
             called_by[i].append(cohort.label)
         for i in np.flatnonzero(filtered):
@@ -137,11 +163,50 @@ def merge_chunk(
         summary["withheld_min_carriers"] = int(rare.sum())
         keep &= ~rare
     records = build_records(contig, keys, totals, overall, panel, policy, called_by, filtered_by)
+    if annotations is not None:
+        records = add_site_annotations(
+            records, ploidy_class, totals, overall, panel, policy, cohort_adj, histograms, annotations
+        )
     records = records[keep].reset_index(drop=True)
     summary["records"] = len(records)
     summary["PASS"] = int((records["FILTER"] == "PASS").sum())
     summary["AC0"] = int((records["FILTER"] == "AC0").sum())
+    if annotations is not None:
+        summary["InbreedingCoeff"] = int(records["FILTER"].str.contains("InbreedingCoeff").sum())
+        summary["country_het"] = int(records["country_het"].sum())
     return records, summary
+
+
+def add_site_annotations(
+    records, ploidy_class, totals, overall, panel, policy, cohort_adj, histograms, annotations
+) -> pd.DataFrame:
+    """The records with sitestats' columns added and the InbreedingCoeff FILTER applied.
+    Per-group values only for the groups published (`PanelGroups.published`)."""
+    index = {g: j for j, g in enumerate(panel.ordered())}
+    shown = panel.published(policy.min_group_size)
+
+    def adj(stat, group):
+        if group == "":
+            return overall[("adj", stat)]
+        return totals[("adj", stat)][:, index[group]] if group in shown else None
+
+    columns = site_annotation_columns(
+        ploidy_class,
+        adj,
+        [p for p in panel.populations if p in shown],
+        cohort_adj,
+        [c for c in panel.cohorts if c in shown],
+        histograms,
+        annotations,
+    )
+    records = pd.concat([records, pd.DataFrame(columns, index=records.index)], axis=1)
+    failed = annotation_filter(records["inbreeding_coeff"].to_numpy(), annotations)
+    status = records["FILTER"].to_numpy(dtype=object)
+    status[failed] = np.where(
+        status[failed] == "PASS", "InbreedingCoeff", status[failed] + ";InbreedingCoeff"
+    )
+    records["FILTER"] = status
+    return records
 
 
 def build_records(

@@ -18,6 +18,7 @@ from europanel.sheets import (
     load_sample_sheet,
     read_sheet,
 )
+from europanel.sitestats import cohort_weights
 from europanel.validate import config_schema_problems, problems_message
 from europanel.validate import sheet_schema_problem, validate_inputs
 
@@ -64,6 +65,7 @@ if BUNDLE_MODE:
     except InputError as error:
         sys.exit(f"europanel: the bundles cannot be merged; nothing was run.\n{error}")
     COHORTS = sorted(manifest["cohort"] for manifest in MANIFESTS)
+    COHORT_WEIGHTS = {}  # AF_weighted needs the cohorts sheet's weights
     CONTIG_LENGTHS = MANIFESTS[0]["contigs"]
     CONTIGS = config["contigs"] or list(CONTIG_LENGTHS)
 else:
@@ -74,11 +76,13 @@ else:
     validate_sheet(config["cohorts"], "../schemas/cohorts.schema.yaml")
     validate_sheet(config["samples"], "../schemas/samples.schema.yaml")
     COHORT_SHEET = load_cohort_sheet(config["cohorts"])
+    COHORT_SHEET_FRAME = read_sheet(config["cohorts"])[0].frame
     SAMPLE_SHEET = load_sample_sheet(
         config["samples"], sorted(set(COHORT_SHEET["cohort"]))
     )
     COHORTS = SAMPLE_SHEET.cohorts
     BUNDLES = [f"{OUTDIR}/bundles/{cohort}" for cohort in COHORTS]
+    COHORT_WEIGHTS = cohort_weights(COHORT_SHEET_FRAME)
     FASTA = config["reference"]["fasta"]
     CONTIG_LENGTHS = read_fai(FASTA)
     CONTIGS = config["contigs"] or default_contigs(CONTIG_LENGTHS)
@@ -148,6 +152,23 @@ def bundle_manifests(wildcards):
 def bundle_contig_counts(wildcards):
     contig = wildcards.chunk.rsplit("-", 1)[0]
     return [f"{folder}/counts/{contig}.parquet" for folder in BUNDLES]
+
+
+def weight_options():
+    """`--weights NL=17.9 ...` for AF_weighted, or nothing without weights."""
+    weights = " ".join(f"{c}={w:g}" for c, w in sorted(COHORT_WEIGHTS.items()))
+    return f"--weights {weights}" if weights else ""
+
+
+def site_annotation_options():
+    """The merge's site-annotation settings as the CLI takes them."""
+    settings = config["site_annotations"]
+    threshold = settings["inbreeding_coeff_filter"]
+    return (
+        ("--histograms " if settings["histograms"] else "")
+        + f"--inbreeding-coeff-filter {'off' if threshold is None else threshold}"
+        + f" --country-het-p {settings['country_het_p']} {weight_options()}"
+    )
 
 
 def ploidy_options():

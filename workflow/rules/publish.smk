@@ -20,7 +20,8 @@ rule publish:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         config_digest=CONFIG_DIGEST,
+        weights=weight_options(),
     shell:
         "{params.europanel} publish --bundles {params.bundles} --chunks {input.chunks}"
-        " --config-digest {params.config_digest}"
+        " --config-digest {params.config_digest} {params.weights}"
         " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"
