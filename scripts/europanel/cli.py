@@ -171,6 +171,7 @@ def cmd_merge(args) -> None:
         histograms=args.histograms,
         inbreeding_coeff_filter=threshold(args.inbreeding_coeff_filter),
         country_het_p=args.country_het_p,
+        country_het_fst=args.country_het_fst,
         weights=parse_weights(args.weights),
         cell_sizes={
             (b.cohort, p): b.manifest["groups"].get(p, 0)
@@ -361,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--histograms", action="store_true", help="sum the quality histograms")
     p.add_argument("--inbreeding-coeff-filter", default="-0.3", help="F below: FILTER; or off")
     p.add_argument("--country-het-p", type=float, default=1e-8)
+    p.add_argument("--country-het-fst", type=float, default=0.005, help="drift allowed")
     p.add_argument("--weights", nargs="*", default=[], help="cohort=weight for AF_weighted")
     p.add_argument("--output", required=True)
     p.add_argument("--summary", required=True)

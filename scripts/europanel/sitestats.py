@@ -221,14 +221,30 @@ def exact_table_p(ac: tuple[int, ...], an: tuple[int, ...]) -> float | None:
     return float(min(1.0, p))
 
 
-def heterogeneity_p(ac: np.ndarray, an: np.ndarray) -> np.ndarray:
-    """Per site, the p-value of equal allele frequency across cohorts (columns): exact
+def drift_deflated(ac: np.ndarray, an: np.ndarray, fst: float) -> tuple[np.ndarray, np.ndarray]:
+    """Counts deflated by the design effect of drift between cohorts, 1 + (AN - 1) Fst
+    (Balding-Nichols: a cohort's AC has variance AN p q (1 + (AN - 1) Fst) around the shared
+    AF), rounded to whole alleles: a test on them asks for a difference beyond that drift."""
+    if fst <= 0:
+        return ac, an
+    deff = 1 + np.maximum(an - 1, 0) * fst
+    an_eff = np.rint(an / deff).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ac_eff = np.where(an > 0, np.rint(ac * an_eff / np.where(an > 0, an, 1)), 0)
+    return ac_eff.astype(np.int64), an_eff
+
+
+def heterogeneity_p(ac: np.ndarray, an: np.ndarray, fst: float = 0.0) -> np.ndarray:
+    """Per site, the p-value of equal allele frequency across cohorts (columns) beyond the
+    drift `fst` allows (counts deflated by `drift_deflated`; fst 0: the plain test): exact
     where an expected count is below 5 (and the tables are few enough), Pearson's
     chi-square (df = cohorts - 1) otherwise. Cohorts with AN 0 are left out; NaN where
     fewer than two cohorts remain or the site is monomorphic among them."""
     from scipy.stats import chi2
 
     ac, an = np.asarray(ac, dtype=np.int64), np.asarray(an, dtype=np.int64)
+    if ac.ndim == 2:
+        ac, an = drift_deflated(ac, an, fst)
     p = np.full(len(ac), np.nan)
     if ac.ndim != 2 or ac.shape[1] < 2:
         return p
@@ -299,6 +315,9 @@ class SiteAnnotationPolicy:
     histograms: bool = True  # sum and publish the bundles' quality histograms
     inbreeding_coeff_filter: float | None = -0.3  # gnomAD's InbreedingCoeff FILTER
     country_het_p: float = 1e-8
+    # Drift allowed between cohorts of one population (Fst); neighbouring European
+    # countries are at ~0.001-0.005, so only differences beyond that are flagged.
+    country_het_fst: float = 0.005
     weights: dict[str, float] = field(default_factory=dict)  # cohort -> weight; {} = no AF_weighted
     # (cohort, population) -> samples: only cells of at least min_cell_size enter the test
     cell_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -375,7 +394,7 @@ def site_annotation_columns(
             continue
         ac = np.column_stack([cohort_adj[c][("AC", population)] for c in members])
         an = np.column_stack([cohort_adj[c][("AN", population)] for c in members])
-        by_population.append(heterogeneity_p(ac, an))
+        by_population.append(heterogeneity_p(ac, an, policy.country_het_fst))
     p = combine_min_bonferroni(np.column_stack(by_population) if by_population else np.empty((n, 0)))
     out["country_het_p"] = p
     out["country_het"] = np.nan_to_num(p, nan=1.0) < policy.country_het_p
@@ -445,8 +464,10 @@ def info_definition(column: str):
             "A",
             "Float",
             "Cross-country heterogeneity: per population shared by >= 2 cohorts, p-value of "
-            "equal AF across cohorts (exact 2 x cohorts test if an expected count < 5, else "
-            "chi-square), smallest over populations times their number (Bonferroni); adj",
+            "equal AF across cohorts beyond drift (counts deflated by 1 + (AN - 1) * "
+            "site_annotations.country_het_fst; exact 2 x cohorts test if an expected count "
+            "< 5, else chi-square), smallest over populations times their number "
+            "(Bonferroni); adj",
         )
     if column == "country_het":
         return ("0", "Flag", "country_het_p is below site_annotations.country_het_p")

@@ -167,7 +167,8 @@ def site_annotation_options():
     return (
         ("--histograms " if settings["histograms"] else "")
         + f"--inbreeding-coeff-filter {'off' if threshold is None else threshold}"
-        + f" --country-het-p {settings['country_het_p']} {weight_options()}"
+        + f" --country-het-p {settings['country_het_p']}"
+        + f" --country-het-fst {settings['country_het_fst']} {weight_options()}"
     )
 
 
