@@ -180,9 +180,7 @@ def cmd_merge(args) -> None:
         },
         min_cell_size=args.min_group_size,
     )
-    records, summary = merge_chunk(
-        chunk.contig, contributions, panel, ploidy, policy, annotations
-    )
+    records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy, annotations)
     records.to_parquet(args.output, index=False)
     Path(args.summary).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     print(f"{args.chunk}: {summary}", file=sys.stderr)
@@ -330,9 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_qc_options(p)
     p.add_argument("--bcf", required=True)
     p.add_argument("--block-size", type=int, default=10_000)
-    p.add_argument(
-        "--histograms", action="store_true", help="add GQ/DP/allele-balance histograms"
-    )
+    p.add_argument("--histograms", action="store_true", help="add GQ/DP/allele-balance histograms")
     p.add_argument("--output", required=True)
     p.add_argument("--stats", required=True)
     p.set_defaults(func=cmd_count)

@@ -165,7 +165,15 @@ def merge_chunk(
     records = build_records(contig, keys, totals, overall, panel, policy, called_by, filtered_by)
     if annotations is not None:
         records = add_site_annotations(
-            records, ploidy_class, totals, overall, panel, policy, cohort_adj, histograms, annotations
+            records,
+            ploidy_class,
+            totals,
+            overall,
+            panel,
+            policy,
+            cohort_adj,
+            histograms,
+            annotations,
         )
     records = records[keep].reset_index(drop=True)
     summary["records"] = len(records)

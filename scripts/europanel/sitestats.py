@@ -98,9 +98,7 @@ def block_histograms(
         out.append(joint.sum(axis=2)[:, : HIST_BINS + 1])  # GQ bins + n_larger
         out.append(joint.sum(axis=1)[:, : HIST_BINS + 1])  # DP bins + n_larger
     hets = np.flatnonzero(het)
-    a_ref, a_alt, depth = (
-        a.reshape(-1)[hets].astype(np.int64) for a in (ad_ref, ad_alt, dp)
-    )
+    a_ref, a_alt, depth = (a.reshape(-1)[hets].astype(np.int64) for a in (ad_ref, ad_alt, dp))
     depth = np.where(depth >= 0, depth, np.where(a_ref >= 0, a_ref + a_alt, -1))
     valid = (a_alt >= 0) & (depth > 0) & (a_alt <= depth)
     # Integer floor of 20 * AD/DP: exact at the bin edges; AB = 1 goes in the last bin.
@@ -262,9 +260,7 @@ def heterogeneity_p(ac: np.ndarray, an: np.ndarray, fst: float = 0.0) -> np.ndar
             + ((an - ac) - exp_ref) ** 2 / np.where(present, exp_ref, 1),
             0.0,
         )
-        small = (np.where(present, np.minimum(exp_alt, exp_ref), np.inf) < MIN_EXPECTED).any(
-            axis=1
-        )
+        small = (np.where(present, np.minimum(exp_alt, exp_ref), np.inf) < MIN_EXPECTED).any(axis=1)
     df = present.sum(axis=1) - 1
     p[testable] = chi2.sf(terms.sum(axis=1)[testable], df[testable])
     memo: dict[tuple, float | None] = {}
@@ -395,7 +391,9 @@ def site_annotation_columns(
         ac = np.column_stack([cohort_adj[c][("AC", population)] for c in members])
         an = np.column_stack([cohort_adj[c][("AN", population)] for c in members])
         by_population.append(heterogeneity_p(ac, an, policy.country_het_fst))
-    p = combine_min_bonferroni(np.column_stack(by_population) if by_population else np.empty((n, 0)))
+    p = combine_min_bonferroni(
+        np.column_stack(by_population) if by_population else np.empty((n, 0))
+    )
     out["country_het_p"] = p
     out["country_het"] = np.nan_to_num(p, nan=1.0) < policy.country_het_p
     weighted = [c for c in published_cohorts if c in policy.weights and c in cohort_adj]
