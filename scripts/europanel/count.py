@@ -61,8 +61,9 @@ CLASS_STATS = np.array(
     ],
     dtype=np.int64,
 )
-CALLED_CLASS = CLASS_STATS[:, 1] > 0  # classes that are a counted call
-ALT_CLASS = CLASS_STATS[:, 0] > 0  # classes that carry the alt allele
+# Each class's state in the quality histograms (sitestats): not a call, a call, an alt carrier.
+HIST_STATE = np.where(CLASS_STATS[:, 0] > 0, 2, np.where(CLASS_STATS[:, 1] > 0, 1, 0))
+HIST_STATE = HIST_STATE.astype(np.uint8)
 # Genotypes per counting pass: small enough for the temporaries to stay in cache.
 PASS_GENOTYPES = 1 << 18
 
@@ -282,8 +283,7 @@ def count_block(
             histogram[selected] = counts.reshape(n, len(cells), 2, N_CLASSES)
             if histograms:
                 quality[selected] = block_histograms(
-                    CALLED_CLASS[classes],
-                    ALT_CLASS[classes],
+                    np.take(HIST_STATE, classes),
                     classes == HET,
                     part.gq,
                     part.dp,

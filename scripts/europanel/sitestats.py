@@ -67,9 +67,27 @@ def value_bins(values: np.ndarray) -> np.ndarray:
     return _VALUE_BIN[np.clip(values, -1, 101) + 1]
 
 
+# Genotype states of the histograms: not a counted call, a call without the alt allele, an
+# alt carrier. STATE_SLOT maps (state, value clipped to -1..101) to its slot in a variant's
+# row of one bincount: state x value bin (VALUE_SLOTS each); NOT_CALLED's slots are dropped.
+NOT_CALLED, CALLED, ALT_CARRIER = 0, 1, 2
+_CLIPPED = 103  # values -1..101
+_ROW = 3 * VALUE_SLOTS
+_STATE_SLOT = (np.arange(3)[:, None] * VALUE_SLOTS + _VALUE_BIN[None, np.arange(_CLIPPED)]).ravel()
+
+
+def _state_value_counts(state_base: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(variants x 3 states x VALUE_SLOTS) counts of one metric's value bins."""
+    n_variants = len(values)
+    index = np.clip(values, -1, 101).astype(np.int16, copy=False) + state_base
+    slots = np.take(_STATE_SLOT, index)
+    slots += (np.arange(n_variants, dtype=np.int64) * _ROW)[:, None]
+    counts = np.bincount(slots.ravel(), minlength=n_variants * _ROW)
+    return counts.reshape(n_variants, 3, VALUE_SLOTS)
+
+
 def block_histograms(
-    called: np.ndarray,
-    alt: np.ndarray,
+    state: np.ndarray,
     het: np.ndarray,
     gq: np.ndarray,
     dp: np.ndarray,
@@ -78,25 +96,20 @@ def block_histograms(
 ) -> np.ndarray:
     """Histograms of a block's genotypes: int64 (variants x len(histogram_columns())).
 
-    Inputs are variants x samples: which genotypes are counted calls, carry the alt
-    allele, are het; GQ, DP, AD(ref), AD(alt) with negative values missing. GQ and DP
-    of all calls are binned jointly in one `np.bincount` over (variant, GQ bin, DP bin)
-    and then marginalised; the alt carriers (few) and the hets' allele balance are
-    binned from their flat indices only.
+    Inputs are variants x samples: each genotype's state (NOT_CALLED, CALLED, ALT_CARRIER;
+    uint8), whether it is het; GQ, DP, AD(ref), AD(alt) with negative values missing. Per
+    metric, one table lookup gives each genotype's (state, bin) slot and one `np.bincount`
+    over (variant, slot) counts them all; the hets' allele balance is binned from their
+    flat indices only.
     """
-    n_variants, n_samples = called.shape
-    joint_size = VALUE_SLOTS * VALUE_SLOTS
-    codes = value_bins(gq).astype(np.int32) * VALUE_SLOTS + value_bins(dp)
-    codes[~called] = joint_size - 1  # (NO_VALUE, NO_VALUE): dropped below
-    codes += (np.arange(n_variants, dtype=np.int32) * joint_size)[:, None]
-    joint_all = np.bincount(codes.ravel(), minlength=n_variants * joint_size)
-    carriers = np.flatnonzero(alt)
-    joint_alt = np.bincount(codes.ravel()[carriers], minlength=n_variants * joint_size)
+    n_variants, n_samples = state.shape
+    # +1: value -1 (missing) is the table's first entry.
+    state_base = state.astype(np.int16) * np.int16(_CLIPPED) + np.int16(1)
+    by_metric = [_state_value_counts(state_base, values) for values in (gq, dp)]
     out = []
-    for joint in (joint_all, joint_alt):
-        joint = joint.reshape(n_variants, VALUE_SLOTS, VALUE_SLOTS)
-        out.append(joint.sum(axis=2)[:, : HIST_BINS + 1])  # GQ bins + n_larger
-        out.append(joint.sum(axis=1)[:, : HIST_BINS + 1])  # DP bins + n_larger
+    for states in ((CALLED, ALT_CARRIER), (ALT_CARRIER,)):  # all calls, alt carriers
+        for counts in by_metric:  # GQ, DP: bins + n_larger
+            out.append(counts[:, list(states), : HIST_BINS + 1].sum(axis=1))
     hets = np.flatnonzero(het)
     a_ref, a_alt, depth = (a.reshape(-1)[hets].astype(np.int64) for a in (ad_ref, ad_alt, dp))
     depth = np.where(depth >= 0, depth, np.where(a_ref >= 0, a_ref + a_alt, -1))
