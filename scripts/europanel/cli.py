@@ -261,6 +261,7 @@ def add_qc_figures_parser(sub) -> None:
         ("cohort-figure", "PNG"),
         ("sfs-figure", "PNG"),
         ("af-figure", "PNG"),
+        ("country-het-figure", "PNG"),
         ("summary", "HTML"),
     ):
         p.add_argument(f"--{name}", help=f"{what} to write")

@@ -202,6 +202,7 @@ def report_outputs():
         "cohort_qc.tsv",
         "sfs.png",
         "af_distribution.png",
+        "country_het.png",
         "summary.html",
     ]
     if not BUNDLE_MODE:
