@@ -450,3 +450,103 @@ def test_country_het_flags_an_artefact_and_not_drift():
     false_rate = flagged[:-1].mean()
     print(f"false-flag rate on drift: {false_rate:.2e} ({flagged[:-1].sum()} / {DRIFT_SITES})")
     assert false_rate <= STATED_FALSE_FLAG_RATE
+
+
+# ------------------------------------------------------------------- the demo panel
+
+
+def pysam_histograms(workdir) -> dict[tuple[int, str, str], dict[str, list[int]]]:
+    """chr20 histograms summed over the cohorts' normalised BCFs, read with pysam (the demo
+    run keeps them): an oracle that shares no code with the counting core."""
+    import pysam
+
+    genotypes: dict[tuple[int, str, str], list[dict]] = {}
+    for bcf in sorted((workdir / "results" / "normalised").glob("*/chr20-*.bcf")):
+        with pysam.VariantFile(str(bcf)) as vcf:
+            for rec in vcf:
+                alt = rec.alts[0] if rec.alts else "."
+                if list(rec.filter) not in ([], ["PASS"]) or alt.startswith("<") or alt == "*":
+                    continue
+                calls = genotypes.setdefault((rec.pos, rec.ref, alt), [])
+                for sample in rec.samples.values():
+                    gt = sample["GT"]
+                    called = gt is not None and len(gt) == 2 and None not in gt
+                    ad = sample.get("AD") if "AD" in sample else None
+                    calls.append(
+                        {
+                            "called": called,
+                            "alt": called and 1 in gt,
+                            "het": called and gt[0] != gt[1],
+                            "gq": sample.get("GQ") if "GQ" in sample else None,
+                            "dp": sample.get("DP") if "DP" in sample else None,
+                            "ad_ref": ad[0] if ad and len(ad) > 1 else None,
+                            "ad_alt": ad[1] if ad and len(ad) > 1 else None,
+                        }
+                    )
+    return {key: naive_histograms(calls) for key, calls in genotypes.items()}
+
+
+def test_demo_panel_histograms_match_pysam(demo_run):
+    table = pd.read_parquet(demo_run / "results" / "panel" / "demo.sites.parquet")
+    chr20 = table[table["CHROM"] == "chr20"]
+    oracle = pysam_histograms(demo_run)
+    assert len(chr20) > 100
+    problems = []
+    for row in chr20.itertuples(index=False):
+        want = oracle[(row.POS, row.REF, row.ALT)]
+        for name in ("gq_hist_all", "dp_hist_all", "gq_hist_alt", "dp_hist_alt", "ab_hist_alt"):
+            got = list(getattr(row, f"{name}_raw_bin_freq"))
+            if got != want[name][:HIST_BINS]:
+                problems.append(f"{row.POS} {row.REF}>{row.ALT} {name}: {got} vs {want[name]}")
+        if row.dp_hist_all_raw_n_larger != want["dp_hist_all"][HIST_BINS]:
+            problems.append(f"{row.POS} dp_hist_all_raw_n_larger")
+    assert not problems, problems[:5]
+
+
+def test_demo_panel_carries_site_annotations(demo_run, demo_vcf):
+    import pysam
+
+    table = pd.read_parquet(demo_run / "results" / "panel" / "demo.sites.parquet")
+    with pysam.VariantFile(str(demo_vcf)) as vcf:
+        header = vcf.header
+        info = set(header.info.keys())
+        weights_line = [r.value for r in header.records if r.key == "AF_weighted_weights"]
+    for field in (
+        "gq_hist_all_raw_bin_freq",
+        "dp_hist_alt_raw_n_larger",
+        "ab_hist_alt_raw_bin_freq",
+        "inbreeding_coeff",
+        "hwe_p",
+        "excess_het_p",
+        "inbreeding_coeff_NWE",
+        "country_het_p",
+        "country_het",
+        "AF_weighted",
+    ):
+        assert field in info and field in table.columns, field
+    assert header.info["gq_hist_all_raw_bin_freq"].number == "A"
+    assert header.info["country_het"].type == "Flag"
+    assert "InbreedingCoeff" in header.filters
+    assert table["gq_hist_all_raw_bin_freq"].map(len).eq(HIST_BINS).all()
+    # AF_weighted recomputed from the published cohort AFs and the header's weights.
+    weights = dict(item.split("=") for item in weights_line[0].split(","))
+    cohorts = sorted(weights)
+    ac = table[[f"AC_{c}" for c in cohorts]].to_numpy()
+    an = table[[f"AN_{c}" for c in cohorts]].to_numpy()
+    w = np.array([float(weights[c]) for c in cohorts])
+    want = [
+        sum(w[i] * ac[r, i] / an[r, i] for i in range(len(cohorts)) if an[r, i] > 0)
+        / sum(w[i] for i in range(len(cohorts)) if an[r, i] > 0)
+        for r in range(len(table))
+    ]
+    np.testing.assert_allclose(table["AF_weighted"].to_numpy(), want, rtol=1e-12)
+    # F and HWE on chr20 from the published genotype counts (autosomal: every sample).
+    chr20 = table[table["CHROM"] == "chr20"]
+    hom_ref, het, hom_alt = diploid_genotype_counts(chr20["AC"], chr20["AN"], chr20["nhomalt"])
+    for i in range(0, len(chr20), 25):
+        counts = (int(hom_ref[i]), int(het[i]), int(hom_alt[i]))
+        want_two, want_excess = naive_hwe(*counts)
+        assert chr20["hwe_p"].iloc[i] == pytest.approx(want_two, rel=1e-9)
+        assert chr20["excess_het_p"].iloc[i] == pytest.approx(want_excess, rel=1e-9)
+    # The report's figure of the flag by cohort pair.
+    assert (demo_run / "results" / "report" / "country_het.png").stat().st_size > 0
