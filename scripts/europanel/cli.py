@@ -124,6 +124,10 @@ def cmd_bundle(args) -> None:
         },
         "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
         "config_sha256": args.config_digest,
+        # Site annotations (issue 15): whether the counts carry the quality histograms, and
+        # the cohort's weight in AF_weighted (the cohorts sheet's weight column), if any.
+        "histograms": args.histograms,
+        **({"weight": args.weight} if args.weight is not None else {}),
     }
     manifest = write_bundle(
         args.output,
@@ -167,12 +171,13 @@ def cmd_merge(args) -> None:
     ploidy = PloidyMap(
         {bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in par.items()}
     )
+    manifests = [b.manifest for b in bundles]
     annotations = SiteAnnotationPolicy(
-        histograms=args.histograms,
+        histograms=all(m.get("histograms", False) for m in manifests),
         inbreeding_coeff_filter=threshold(args.inbreeding_coeff_filter),
         country_het_p=args.country_het_p,
         country_het_fst=args.country_het_fst,
-        weights=parse_weights(args.weights),
+        weights=bundle_weights(manifests),
         cell_sizes={
             (b.cohort, p): b.manifest["groups"].get(p, 0)
             for b in bundles
@@ -186,9 +191,12 @@ def cmd_merge(args) -> None:
     print(f"{args.chunk}: {summary}", file=sys.stderr)
 
 
-def parse_weights(items: list[str]) -> dict[str, float]:
-    """`NL=17.9 EE=1.4` -> {'NL': 17.9, 'EE': 1.4} (validated in the cohorts sheet)."""
-    return {k: float(v) for k, v in (item.split("=", 1) for item in items)}
+def bundle_weights(manifests: list[dict]) -> dict[str, float]:
+    """cohort -> weight in AF_weighted, from the bundles; {} (no AF_weighted) unless every
+    bundle has one: renormalising over some cohorts only would misrepresent Europe."""
+    if not manifests or not all("weight" in m for m in manifests):
+        return {}
+    return {m["cohort"]: float(m["weight"]) for m in manifests}
 
 
 def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
@@ -220,8 +228,10 @@ def cmd_publish(args) -> None:
         "build": first["reference_build"],
         "extra": provenance_lines(bundles, args.config_digest),
     }
-    if args.weights:  # the definition of AF_weighted's w_c
-        header["extra"].append(("AF_weighted_weights", ",".join(args.weights)))
+    weights = bundle_weights([b.manifest for b in bundles])
+    if weights:  # the definition of AF_weighted's w_c
+        shares = ",".join(f"{c}={w:g}" for c, w in sorted(weights.items()))
+        header["extra"].append(("AF_weighted_weights", shares))
     records = write_panel(
         args.chunks, args.vcf, args.parquet, first["contigs"], header, panel.cohorts
     )
@@ -346,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--output", required=True, help="bundle folder")
+    p.add_argument("--histograms", action="store_true", help="the counts carry histograms")
+    p.add_argument("--weight", type=float, default=None, help="the cohort's AF_weighted weight")
     p.set_defaults(func=cmd_bundle)
 
     p = sub.add_parser("merge", help="merge the bundles' counts of one chunk")
@@ -356,11 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faf-exclude", nargs="*", default=[])
     p.add_argument("--min-group-size", type=int, default=0)
     p.add_argument("--min-carriers", type=int, default=0)
-    p.add_argument("--histograms", action="store_true", help="sum the quality histograms")
     p.add_argument("--inbreeding-coeff-filter", default="-0.3", help="F below: FILTER; or off")
     p.add_argument("--country-het-p", type=float, default=1e-8)
     p.add_argument("--country-het-fst", type=float, default=0.005, help="drift allowed")
-    p.add_argument("--weights", nargs="*", default=[], help="cohort=weight for AF_weighted")
     p.add_argument("--output", required=True)
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_merge)
@@ -371,7 +381,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
-    p.add_argument("--weights", nargs="*", default=[], help="cohort=weight of AF_weighted")
     p.set_defaults(func=cmd_publish)
 
     # Benchmark tooling (simulate.py, bench.py): imported only when used.

@@ -32,13 +32,14 @@ rule bundle:
         config_digest=CONFIG_DIGEST,
         realign_window=config["normalise"]["realign_window"],
         ref_mismatch=config["normalise"]["ref_mismatch"],
+        annotations=bundle_annotation_options,
     shell:
         "{params.europanel} bundle --cohort {wildcards.cohort} --samples {input.samples}"
         " --counts {input.counts} --vcf {input.vcfs} --contigs {params.contigs}"
         " --fasta {input.fasta} --config-digest {params.config_digest}"
         " {params.callable} {params.ploidy} {params.qc}"
         " --realign-window {params.realign_window} --ref-mismatch {params.ref_mismatch}"
-        " --output {params.folder} > {log} 2>&1"
+        " {params.annotations} --output {params.folder} > {log} 2>&1"
 
 
 rule all_bundles:

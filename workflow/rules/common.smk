@@ -65,7 +65,7 @@ if BUNDLE_MODE:
     except InputError as error:
         sys.exit(f"europanel: the bundles cannot be merged; nothing was run.\n{error}")
     COHORTS = sorted(manifest["cohort"] for manifest in MANIFESTS)
-    COHORT_WEIGHTS = {}  # AF_weighted needs the cohorts sheet's weights
+    COHORT_WEIGHTS = {}  # the bundles carry their cohorts' weights
     CONTIG_LENGTHS = MANIFESTS[0]["contigs"]
     CONTIGS = config["contigs"] or list(CONTIG_LENGTHS)
 else:
@@ -154,10 +154,12 @@ def bundle_contig_counts(wildcards):
     return [f"{folder}/counts/{contig}.parquet" for folder in BUNDLES]
 
 
-def weight_options():
-    """`--weights NL=17.9 ...` for AF_weighted, or nothing without weights."""
-    weights = " ".join(f"{c}={w:g}" for c, w in sorted(COHORT_WEIGHTS.items()))
-    return f"--weights {weights}" if weights else ""
+def bundle_annotation_options(wildcards):
+    """What a bundle records for the site annotations: histograms, the cohort's weight."""
+    weight = COHORT_WEIGHTS.get(wildcards.cohort)
+    return ("--histograms" if config["site_annotations"]["histograms"] else "") + (
+        f" --weight {weight!r}" if weight is not None else ""
+    )
 
 
 def site_annotation_options():
@@ -165,10 +167,9 @@ def site_annotation_options():
     settings = config["site_annotations"]
     threshold = settings["inbreeding_coeff_filter"]
     return (
-        ("--histograms " if settings["histograms"] else "")
-        + f"--inbreeding-coeff-filter {'off' if threshold is None else threshold}"
+        f"--inbreeding-coeff-filter {'off' if threshold is None else threshold}"
         + f" --country-het-p {settings['country_het_p']}"
-        + f" --country-het-fst {settings['country_het_fst']} {weight_options()}"
+        + f" --country-het-fst {settings['country_het_fst']}"
     )
 
 

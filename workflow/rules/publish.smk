@@ -20,8 +20,7 @@ rule publish:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         config_digest=CONFIG_DIGEST,
-        weights=weight_options(),
     shell:
         "{params.europanel} publish --bundles {params.bundles} --chunks {input.chunks}"
-        " --config-digest {params.config_digest} {params.weights}"
+        " --config-digest {params.config_digest}"
         " --vcf {output.vcf} --parquet {output.parquet} > {log} 2>&1"
