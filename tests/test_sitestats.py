@@ -550,3 +550,35 @@ def test_demo_panel_carries_site_annotations(demo_run, demo_vcf):
         assert chr20["excess_het_p"].iloc[i] == pytest.approx(want_excess, rel=1e-9)
     # The report's figure of the flag by cohort pair.
     assert (demo_run / "results" / "report" / "country_het.png").stat().st_size > 0
+
+
+def test_per_record_withheld_groups_get_no_annotation():
+    """With a per-record disclosure mask, F/HWE of a population and a cohort's share of
+    AF_weighted are left out where that group is withheld."""
+    from europanel.sitestats import site_annotation_columns
+
+    n = 4
+    counts = {"AC": np.array([10, 10, 10, 10]), "AN": np.full(n, 100), "nhomalt": np.ones(n)}
+
+    def adj(stat, group):
+        return counts[stat]
+
+    cohort_adj = {
+        c: {("AC", c): np.array([5, 5, 5, 5]), ("AN", c): np.full(n, 50)} for c in ("AA", "BB")
+    }
+    cohort_adj["BB"][("AC", "BB")] = np.array([0, 0, 0, 0])
+    withheld_at = {"POPA": np.array([True, False, True, True]), "BB": np.array([1, 1, 0, 1])}
+    out = site_annotation_columns(
+        np.zeros(n, np.int8),
+        adj,
+        ["POPA"],
+        cohort_adj,
+        ["AA", "BB"],
+        None,
+        SiteAnnotationPolicy(weights={"AA": 1.0, "BB": 3.0}),
+        published_at=lambda g: withheld_at.get(g, np.ones(n, bool)).astype(bool),
+    )
+    assert np.isnan(out["inbreeding_coeff_POPA"]).tolist() == [False, True, False, False]
+    assert not np.isnan(out["inbreeding_coeff"]).any()
+    # BB (AF 0, weight 3) withheld at record 2: AF_weighted there is AA's AF alone.
+    np.testing.assert_allclose(out["AF_weighted"], [0.025, 0.025, 0.1, 0.025])

@@ -855,6 +855,12 @@ def summary_html(
         panel.loc[f"sites with fewer than {min_carriers} carriers (withheld)"] = totals.get(
             "withheld_min_carriers", 0
         )
+    for key, label in (  # site annotations (issue 15), when the merge made them
+        ("InbreedingCoeff", "FILTER InbreedingCoeff (excess heterozygosity)"),
+        ("country_het", "records flagged country_het (cohorts' AFs disagree)"),
+    ):
+        if key in totals:
+            panel.loc[label] = totals[key]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(panel_name)}: QC summary</title><style>{STYLE}</style></head><body>",

@@ -358,6 +358,7 @@ def site_annotation_columns(
     published_cohorts: list[str],
     histograms: np.ndarray | None,
     policy: SiteAnnotationPolicy,
+    published_at=None,
 ) -> dict[str, object]:
     """The merge's site-annotation columns of one chunk.
 
@@ -366,7 +367,16 @@ def site_annotation_columns(
     (F and HWE are given for those only). `cohort_adj[cohort][(stat, group)]`: each cohort's
     own adj AC and AN per group, as it contributed them (called or reference). `histograms`:
     the summed histogram columns (sites x histogram_columns()), None when switched off.
+    `published_at(group)`: per record, whether the group is published there (a disclosure
+    control that withholds groups record by record); None: everywhere. Per-group values
+    are left out where their group is not published, so they disclose nothing more.
     """
+
+    def shown(group: str) -> np.ndarray:
+        if published_at is None or group == "":
+            return np.ones(len(ploidy_class), bool)
+        return np.asarray(published_at(group), bool)
+
     n = len(ploidy_class)
     out: dict[str, object] = {}
     if histograms is not None:
@@ -384,6 +394,8 @@ def site_annotation_columns(
         f = inbreeding_coefficient(*genotypes)
         two_sided, excess = hardy_weinberg_p(*genotypes)
         called = (genotypes[0] + genotypes[1] + genotypes[2] > 0) & has_diploid
+        xx = "XX" if group == "" else f"{group}_XX"
+        called &= np.where(ploidy_class == X_NONPAR, shown(xx), shown(group))
         out[f"inbreeding_coeff{label}"] = np.where(called, f, np.nan)
         out[f"hwe_p{label}"] = np.where(called, two_sided, np.nan)
         out[f"excess_het_p{label}"] = np.where(called, excess, np.nan)
@@ -412,7 +424,7 @@ def site_annotation_columns(
     weighted = [c for c in published_cohorts if c in policy.weights and c in cohort_adj]
     if weighted:
         ac = np.column_stack([cohort_adj[c][("AC", c)] for c in weighted])
-        an = np.column_stack([cohort_adj[c][("AN", c)] for c in weighted])
+        an = np.column_stack([cohort_adj[c][("AN", c)] * shown(c) for c in weighted])
         out["AF_weighted"] = weighted_allele_frequency(
             ac, an, np.array([policy.weights[c] for c in weighted])
         )
