@@ -130,7 +130,7 @@ def test_block_histograms_match_naive_loop(shape):
     cells = np.array(cells[: n_variants * n_samples]).reshape(n_variants, n_samples, 5)
     classes = np.minimum(cells[..., 0], 5).astype(np.uint8)  # no BAD_ALLELE here
     gq, dp, ad_ref, ad_alt = (cells[..., i].astype(np.int32) for i in range(1, 5))
-    got = block_histograms(HIST_STATE[classes], classes == HET, gq, dp, ad_ref, ad_alt)
+    got = block_histograms(HIST_STATE[classes], gq, dp, ad_ref, ad_alt)
     for v in range(n_variants):
         genotypes = [
             {
@@ -155,13 +155,12 @@ def test_block_histograms_match_naive_loop(shape):
 def test_histogram_edges_follow_hail():
     # GQ 100 is in the last bin (closed), 101 in n_larger; AB exactly 0.05 in bin 1, 1.0 in
     # bin 19; AD(alt) > DP is in no bin.
-    het = np.ones((1, 6), bool)
-    state = np.full((1, 6), 2, np.uint8)  # alt carriers
+    state = np.full((1, 6), 3, np.uint8)  # hets
     gq = np.array([[0, 4, 5, 100, 101, -1]], np.int32)
     dp = np.array([[20, 20, 20, 20, 10, 5]], np.int32)
     ad_alt = np.array([[1, 20, 21, 0, 5, 3]], np.int32)
     ad_ref = np.full((1, 6), -1, np.int32)
-    hist = dict(zip(histogram_columns(), block_histograms(state, het, gq, dp, ad_ref, ad_alt)[0]))
+    hist = dict(zip(histogram_columns(), block_histograms(state, gq, dp, ad_ref, ad_alt)[0]))
     assert hist["hist_gq_hist_all_00"] == 2
     assert hist["hist_gq_hist_all_01"] == 1
     assert hist["hist_gq_hist_all_19"] == 1

@@ -61,9 +61,10 @@ CLASS_STATS = np.array(
     ],
     dtype=np.int64,
 )
-# Each class's state in the quality histograms (sitestats): not a call, a call, an alt carrier.
+# Each class's state in the quality histograms (sitestats): not a call (0), a call without
+# the alt allele (1), a hom-alt or hemizygous alt (2), a het (3).
 HIST_STATE = np.where(CLASS_STATS[:, 0] > 0, 2, np.where(CLASS_STATS[:, 1] > 0, 1, 0))
-HIST_STATE = HIST_STATE.astype(np.uint8)
+HIST_STATE = (HIST_STATE + (np.arange(len(CLASS_STATS)) == HET)).astype(np.uint8)
 # Genotypes per counting pass: small enough for the temporaries to stay in cache.
 PASS_GENOTYPES = 1 << 18
 
@@ -284,7 +285,6 @@ def count_block(
             if histograms:
                 quality[selected] = block_histograms(
                     np.take(HIST_STATE, classes),
-                    classes == HET,
                     part.gq,
                     part.dp,
                     part.ad_ref,

@@ -68,27 +68,21 @@ def value_bins(values: np.ndarray) -> np.ndarray:
 
 
 # Genotype states of the histograms: not a counted call, a call without the alt allele, an
-# alt carrier. STATE_SLOT maps (state, value clipped to -1..101) to its slot in a variant's
-# row of one bincount: state x value bin (VALUE_SLOTS each); NOT_CALLED's slots are dropped.
-NOT_CALLED, CALLED, ALT_CARRIER = 0, 1, 2
-_CLIPPED = 103  # values -1..101
-_ROW = 3 * VALUE_SLOTS
-_STATE_SLOT = (np.arange(3)[:, None] * VALUE_SLOTS + _VALUE_BIN[None, np.arange(_CLIPPED)]).ravel()
+# alt carrier that is not het (hom-alt, hemizygous alt), a het.
+NOT_CALLED, CALLED, ALT_CARRIER, HET_CARRIER = 0, 1, 2, 3
+_CLIPPED = 103  # a GQ/DP value clipped to -1..101, plus 1: its column in a variant's counts
+# Columns of the clipped values that each bin sums: values 5b..5b+4 (95..100 for the last
+# bin), then n_larger (101, i.e. above 100). Missing (column 0) is in none.
+_BIN_STARTS = [1 + 5 * b for b in range(HIST_BINS)] + [102]
 
 
-def _state_value_counts(state_base: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """(variants x 3 states x VALUE_SLOTS) counts of one metric's value bins."""
-    n_variants = len(values)
-    index = np.clip(values, -1, 101).astype(np.int16, copy=False) + state_base
-    slots = np.take(_STATE_SLOT, index)
-    slots += (np.arange(n_variants, dtype=np.int64) * _ROW)[:, None]
-    counts = np.bincount(slots.ravel(), minlength=n_variants * _ROW)
-    return counts.reshape(n_variants, 3, VALUE_SLOTS)
+def _binned(counts: np.ndarray) -> np.ndarray:
+    """(variants x clipped values) -> (variants x HIST_BINS + 1): bins, then n_larger."""
+    return np.add.reduceat(counts, _BIN_STARTS, axis=1)
 
 
 def block_histograms(
     state: np.ndarray,
-    het: np.ndarray,
     gq: np.ndarray,
     dp: np.ndarray,
     ad_ref: np.ndarray,
@@ -96,29 +90,41 @@ def block_histograms(
 ) -> np.ndarray:
     """Histograms of a block's genotypes: int64 (variants x len(histogram_columns())).
 
-    Inputs are variants x samples: each genotype's state (NOT_CALLED, CALLED, ALT_CARRIER;
-    uint8), whether it is het; GQ, DP, AD(ref), AD(alt) with negative values missing. Per
-    metric, one table lookup gives each genotype's (state, bin) slot and one `np.bincount`
-    over (variant, slot) counts them all; the hets' allele balance is binned from their
-    flat indices only.
+    Inputs are variants x samples: each genotype's state (NOT_CALLED, CALLED, ALT_CARRIER,
+    HET_CARRIER; uint8); GQ, DP, AD(ref), AD(alt) with negative values missing. Most
+    genotypes are hom-ref calls, so each metric's values of every genotype are counted
+    in one `np.bincount` over (variant, value), the few genotypes in another state are
+    found once (`np.flatnonzero`) and counted from their flat indices: all calls = every
+    genotype minus the not-called ones; alt carriers and the hets' allele balance directly.
     """
-    n_variants, n_samples = state.shape
-    # +1: value -1 (missing) is the table's first entry.
-    state_base = state.astype(np.int16) * np.int16(_CLIPPED) + np.int16(1)
-    by_metric = [_state_value_counts(state_base, values) for values in (gq, dp)]
-    out = []
-    for states in ((CALLED, ALT_CARRIER), (ALT_CARRIER,)):  # all calls, alt carriers
-        for counts in by_metric:  # GQ, DP: bins + n_larger
-            out.append(counts[:, list(states), : HIST_BINS + 1].sum(axis=1))
-    hets = np.flatnonzero(het)
-    a_ref, a_alt, depth = (a.reshape(-1)[hets].astype(np.int64) for a in (ad_ref, ad_alt, dp))
+    n_variants = len(state)
+    row_base = (np.arange(n_variants, dtype=np.int64) * _CLIPPED + 1)[:, None]
+    others = np.flatnonzero(state.reshape(-1) != CALLED)
+    other_state = state.reshape(-1)[others]
+    not_called, carriers = other_state == NOT_CALLED, other_state >= ALT_CARRIER
+    size = n_variants * _CLIPPED
+    out_all, out_alt = [], []
+    for values in (gq, dp):
+        keys = (np.clip(values, -1, 101) + row_base).reshape(-1)  # (variant, value) slots
+        every = np.bincount(keys, minlength=size)
+        other_keys = keys[others]
+        every -= np.bincount(other_keys[not_called], minlength=size)
+        alt = np.bincount(other_keys[carriers], minlength=size)
+        out_all.append(_binned(every.reshape(n_variants, _CLIPPED)))
+        out_alt.append(_binned(alt.reshape(n_variants, _CLIPPED)))
+    out = out_all + out_alt  # gq_all, dp_all, gq_alt, dp_alt
+    # Allele balance of the hets, in the same (variant, slot) layout: the DP key minus the
+    # clipped DP is the variant's row start.
+    het = other_state == HET_CARRIER
+    hets = others[het]
+    het_row = other_keys[het] - np.clip(dp.reshape(-1)[hets], -1, 101)
+    a_ref, a_alt, depth = (a.reshape(-1)[hets].astype(np.int32) for a in (ad_ref, ad_alt, dp))
     depth = np.where(depth >= 0, depth, np.where(a_ref >= 0, a_ref + a_alt, -1))
     valid = (a_alt >= 0) & (depth > 0) & (a_alt <= depth)
     # Integer floor of 20 * AD/DP: exact at the bin edges; AB = 1 goes in the last bin.
     ab_bin = np.minimum((HIST_BINS * a_alt[valid]) // depth[valid], HIST_BINS - 1)
-    rows = hets[valid] // n_samples
-    ab = np.bincount(rows * HIST_BINS + ab_bin, minlength=n_variants * HIST_BINS)
-    out.append(ab.reshape(n_variants, HIST_BINS))
+    ab = np.bincount(het_row[valid] + ab_bin, minlength=size)
+    out.append(ab.reshape(n_variants, _CLIPPED)[:, 1 : HIST_BINS + 1])
     return np.concatenate(out, axis=1)
 
 
