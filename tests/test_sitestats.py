@@ -581,3 +581,25 @@ def test_per_record_withheld_groups_get_no_annotation():
     assert not np.isnan(out["inbreeding_coeff"]).any()
     # BB (AF 0, weight 3) withheld at record 2: AF_weighted there is AA's AF alone.
     np.testing.assert_allclose(out["AF_weighted"], [0.025, 0.025, 0.1, 0.025])
+
+
+def test_cohort_weight_must_be_a_positive_number_given_once_per_cohort(tmp_path):
+    from europanel.sheets import InputError, load_cohort_sheet
+    from europanel.sitestats import cohort_weights
+
+    sheet = tmp_path / "cohorts.tsv"
+    sheet.write_text(
+        "cohort\tvcf\tweight\nNL\tnl.vcf.gz\t17.9\nEE\tee.vcf.gz\t-1\nIT\tit.vcf.gz\tmany\n"
+    )
+    with pytest.raises(InputError) as error:
+        load_cohort_sheet(str(sheet))
+    message = str(error.value)
+    assert "line 3" in message and "'-1' is not a positive number" in message
+    assert "line 4" in message and "'many'" in message
+    sheet.write_text("cohort\tvcf\tweight\nNL\ta.vcf.gz\t1\nNL\tb.vcf.gz\t2\n")
+    with pytest.raises(InputError, match="different weights"):
+        load_cohort_sheet(str(sheet))
+    sheet.write_text("cohort\tvcf\tweight\nNL\ta.vcf.gz\t17.9\nEE\tb.vcf.gz\t1.37\n")
+    load_cohort_sheet(str(sheet))
+    frame = pd.read_csv(sheet, sep="\t", dtype=str)
+    assert cohort_weights(frame) == {"NL": 17.9, "EE": 1.37}
