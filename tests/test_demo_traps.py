@@ -922,6 +922,8 @@ def test_withheld_group_fin_is_not_published(demo_vcf, panel):
 
 
 def _same_value(parquet_value, vcf_value, key: str) -> bool:
+    if key.endswith("_bin_freq"):  # a histogram: a list in Parquet, pipe-separated in the VCF
+        return "|".join(str(int(v)) for v in parquet_value) == vcf_value
     if key in COHORT_LISTS:
         return frozenset(str(parquet_value).split(",")) == vcf_value
     if isinstance(parquet_value, float) or isinstance(vcf_value, float):
@@ -957,7 +959,10 @@ def test_parquet_has_the_same_records_as_the_vcf(demo_run, demo_vcf, panel):
         for column in info_columns:
             value = row[column]
             missing = (
-                value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+                value is None
+                or value is pd.NA
+                or (isinstance(value, float) and math.isnan(value))
+                or (isinstance(value, bool) and not value)  # a Flag not set (country_het)
             )
             if missing or column not in rec:
                 if missing != (column not in rec):
@@ -998,7 +1003,9 @@ def test_every_info_key_is_declared_and_bcftools_reads_the_panel_cleanly(demo_vc
     declared_filters = {
         re.match(r"##FILTER=<ID=([^,>]+)", h).group(1) for h in header if h.startswith("##FILTER=")
     }
-    assert filters <= declared_filters and filters <= {"PASS", "AC0"}, filters
+    # InbreedingCoeff (issue 15, gnomAD's FILTER): the demo's random genotypes give a few
+    # sites a strong het excess.
+    assert filters <= declared_filters and filters <= {"PASS", "AC0", "InbreedingCoeff"}, filters
     # DESIGN §4 header lines; contig lengths from TRAPS.md.
     assert any(h.startswith("##source=") and "europanel" in h for h in header)
     assert any(h.startswith("##reference=") for h in header)

@@ -437,3 +437,26 @@ def test_a_bundle_carries_no_row_where_its_whole_cohort_is_under_the_threshold(t
     assert manifest["reference_an"]["C"] == [20, 7 * 2 + 3, 0, 0]
     assert len(pd.read_parquet(tmp_path / "bundle/counts/chrY.parquet")) == 0
     assert len(pd.read_parquet(tmp_path / "bundle/counts/chr1.parquet")) == 1
+
+
+@pytest.mark.parametrize(
+    "b_in_q, expected",
+    [
+        # B has 2 samples of Q: B - cell(B, P) would be them, and cell(B, Q) is them.
+        (2, []),
+        # Every cell is large: the cross-country test may use both populations.
+        (10, ["P", "Q"]),
+    ],
+)
+def test_heterogeneity_cells_enter_only_where_they_open_no_leak(b_in_q, expected):
+    """The cross-country p-value is a function of cohort x population counts, so they are
+    treated as published. The margins alone (A, B, P, Q of a 2 x 2 table) isolate no cell:
+    a*A + b*B + c*P is a+c on A/P, a on A/Q, b+c on B/P, b on B/Q, never B/Q alone."""
+    atoms = {("A", "P", "XX"): 10, ("A", "Q", "XX"): 10, ("B", "P", "XX"): 10}
+    atoms[("B", "Q", "XX")] = b_in_q
+    policy = PatternPolicy(atoms, make_groups({"A", "B"}, {"P", "Q"}), 5)
+    candidates = {"P": ["A", "B"], "Q": ["A", "B"]}
+    assert policy.safe_cells(AUTOSOMAL, frozenset({"A", "B"}), candidates) == expected
+    # A record that only B called: A's cells are known constants there, B's are not.
+    only_b = policy.safe_cells(AUTOSOMAL, frozenset({"B"}), candidates)
+    assert only_b == ([] if b_in_q < 5 else ["P", "Q"])

@@ -29,6 +29,7 @@ ITEMS = {
     "concordance.tsv": ("Frequencies", "Allele-frequency concordance table"),
     "sfs.png": ("Frequencies", "Site frequency spectrum per population"),
     "af_distribution.png": ("Panel", "Distribution of AF in the published panel"),
+    "country_het.png": ("Frequencies", "Cross-country heterogeneity by cohort pair"),
     "summary.html": ("Summary", "Summary table"),
 }
 COHORTS = ["EE", "IT", "NL"]

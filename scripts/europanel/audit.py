@@ -29,8 +29,8 @@ from europanel.disclosure import (
 )
 from europanel.regions import PloidyMap, bare_name
 
-PANEL_PREFIXES = ("AC_", "AN_", "AF_", "nhomalt_", "faf95_", "faf99_")
-NOT_GROUPS = {"raw", "grpmax"}
+PANEL_PREFIXES = ("AC_", "AN_", "AF_", "nhomalt_", "nhemi_", "faf95_", "faf99_")
+NOT_GROUPS = {"raw", "grpmax", "weighted"}  # AC_raw, AC_grpmax, AF_weighted: not groups
 
 
 class Lattice:

@@ -102,6 +102,7 @@ def cmd_count(args) -> None:
         args.output,
         args.stats,
         block_size=args.block_size,
+        histograms=args.histograms,
     )
     print(f"{args.cohort} {args.bcf}: {stats}", file=sys.stderr)
 
@@ -123,6 +124,10 @@ def cmd_bundle(args) -> None:
         },
         "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
         "config_sha256": args.config_digest,
+        # Site annotations (issue 15): whether the counts carry the quality histograms, and
+        # the cohort's weight in AF_weighted (the cohorts sheet's weight column), if any.
+        "histograms": args.histograms,
+        **({"weight": args.weight} if args.weight is not None else {}),
     }
     manifest = write_bundle(
         args.output,
@@ -146,6 +151,7 @@ def cmd_bundle(args) -> None:
 def cmd_merge(args) -> None:
     # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
     from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+    from europanel.sitestats import SiteAnnotationPolicy
 
     bundles = open_bundles(args.bundles)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
@@ -168,10 +174,32 @@ def cmd_merge(args) -> None:
     ploidy = PloidyMap(
         {bare_name(c).upper(): [tuple(s) for s in spans] for c, spans in par.items()}
     )
-    records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy)
+    manifests = [b.manifest for b in bundles]
+    annotations = SiteAnnotationPolicy(
+        histograms=all(m.get("histograms", False) for m in manifests),
+        inbreeding_coeff_filter=threshold(args.inbreeding_coeff_filter),
+        country_het_p=args.country_het_p,
+        country_het_fst=args.country_het_fst,
+        weights=bundle_weights(manifests),
+        cell_sizes={
+            (b.cohort, p): b.manifest["groups"].get(p, 0)
+            for b in bundles
+            for p in b.manifest["populations"]
+        },
+        min_cell_size=args.min_group_size,
+    )
+    records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy, annotations)
     records.to_parquet(args.output, index=False)
     Path(args.summary).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     print(f"{args.chunk}: {summary}", file=sys.stderr)
+
+
+def bundle_weights(manifests: list[dict]) -> dict[str, float]:
+    """cohort -> weight in AF_weighted, from the bundles; {} (no AF_weighted) unless every
+    bundle has one: renormalising over some cohorts only would misrepresent Europe."""
+    if not manifests or not all("weight" in m for m in manifests):
+        return {}
+    return {m["cohort"]: float(m["weight"]) for m in manifests}
 
 
 def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
@@ -255,6 +283,10 @@ def cmd_publish(args) -> None:
         "build": first["reference_build"],
         "extra": provenance_lines(bundles, args.config_digest) + release_lines(release),
     }
+    weights = bundle_weights([b.manifest for b in bundles])
+    if weights:  # the definition of AF_weighted's w_c
+        shares = ",".join(f"{c}={w:g}" for c, w in sorted(weights.items()))
+        header["extra"].append(("AF_weighted_weights", shares))
     if args.fasta:  # VRS IDs: the FASTA must be the bundles' reference
         lengths = read_fai(args.fasta)
         differ = [c for c, n in first["contigs"].items() if lengths.get(c) != n]
@@ -390,6 +422,7 @@ def add_qc_figures_parser(sub) -> None:
         ("cohort-figure", "PNG"),
         ("sfs-figure", "PNG"),
         ("af-figure", "PNG"),
+        ("country-het-figure", "PNG"),
         ("summary", "HTML"),
     ):
         p.add_argument(f"--{name}", help=f"{what} to write")
@@ -457,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_qc_options(p)
     p.add_argument("--bcf", required=True)
     p.add_argument("--block-size", type=int, default=10_000)
+    p.add_argument("--histograms", action="store_true", help="add GQ/DP/allele-balance histograms")
     p.add_argument("--output", required=True)
     p.add_argument("--stats", required=True)
     p.set_defaults(func=cmd_count)
@@ -484,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="secret salt for the sample-set digests of release checks (never published)",
     )
     p.add_argument("--output", required=True, help="bundle folder")
+    p.add_argument("--histograms", action="store_true", help="the counts carry histograms")
+    p.add_argument("--weight", type=float, default=None, help="the cohort's AF_weighted weight")
     p.set_defaults(func=cmd_bundle)
 
     p = sub.add_parser("merge", help="merge the bundles' counts of one chunk")
@@ -494,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faf-exclude", nargs="*", default=[])
     p.add_argument("--min-group-size", type=int, default=0)
     p.add_argument("--min-carriers", type=int, default=0)
+    p.add_argument("--inbreeding-coeff-filter", default="-0.3", help="F below: FILTER; or off")
+    p.add_argument("--country-het-p", type=float, default=1e-8)
+    p.add_argument("--country-het-fst", type=float, default=0.005, help="drift allowed")
     p.add_argument("--output", required=True)
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_merge)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from europanel.regions import PLOIDY_CLASSES, PloidyMap, counted_ploidy
 from europanel.sheets import InputError, cohort_groups, group_membership
+from europanel.sitestats import block_histograms, histogram_columns
 
 MISSING = -1
 HAPLOID_END = -2
@@ -60,6 +61,10 @@ CLASS_STATS = np.array(
     ],
     dtype=np.int64,
 )
+# Each class's state in the quality histograms (sitestats): not a call (0), a call without
+# the alt allele (1), a hom-alt or hemizygous alt (2), a het (3).
+HIST_STATE = np.where(CLASS_STATS[:, 0] > 0, 2, np.where(CLASS_STATS[:, 1] > 0, 1, 0))
+HIST_STATE = (HIST_STATE + (np.arange(len(CLASS_STATS)) == HET)).astype(np.uint8)
 # Genotypes per counting pass: small enough for the temporaries to stay in cache.
 PASS_GENOTYPES = 1 << 18
 
@@ -239,13 +244,20 @@ def adj_pass(block: Block, ploidy: np.ndarray, het: np.ndarray, qc: GenotypeQC) 
 
 
 def count_block(
-    block: Block, ploidy_by_class: np.ndarray, membership: np.ndarray, qc: GenotypeQC
+    block: Block,
+    ploidy_by_class: np.ndarray,
+    membership: np.ndarray,
+    qc: GenotypeQC,
+    histograms: bool = False,
 ) -> dict[tuple[str, str], np.ndarray]:
-    """Counts per (qc level, stat): int32 arrays (variants x groups)."""
+    """Counts per (qc level, stat): int32 arrays (variants x groups); with `histograms`,
+    also ("raw", "hist"): the block's quality histograms (sitestats.histogram_columns)."""
     n_variants, n_samples = block.dp.shape
     cells, cell_of_sample = np.unique(membership != 0, axis=0, return_inverse=True)
     n_codes = 2 * N_CLASSES  # (adj, class)
     histogram = np.zeros((n_variants, len(cells), 2, N_CLASSES), dtype=np.int64)
+    if histograms:
+        quality = np.zeros((n_variants, len(histogram_columns())), dtype=np.int64)
     step = max(1, PASS_GENOTYPES // max(1, n_samples))
     # Histogram index of (row within the pass, cell) for code 0; a genotype adds its code.
     base = (
@@ -268,6 +280,14 @@ def count_block(
             index = base[:n] + codes
             counts = np.bincount(index.ravel(), minlength=n * len(cells) * n_codes)
             histogram[selected] = counts.reshape(n, len(cells), 2, N_CLASSES)
+            if histograms:
+                quality[selected] = block_histograms(
+                    np.take(HIST_STATE, classes),
+                    part.gq,
+                    part.dp,
+                    part.ad_ref,
+                    part.ad_alt,
+                )
     if histogram[..., BAD_ALLELE].any():
         raise ValueError("a genotype has an allele index above 1 in a biallelic record")
     by_level = {"raw": histogram.sum(axis=2), "adj": histogram[:, :, 1]}
@@ -278,6 +298,8 @@ def count_block(
         per_group = per_cell.transpose(2, 0, 1) @ in_group  # (stats, v, groups)
         for k, stat in enumerate(STATS):
             result[(level, stat)] = per_group[k].astype(np.int32)
+    if histograms:
+        result[("raw", "hist")] = quality.astype(np.int32)
     return result
 
 
@@ -439,6 +461,7 @@ def count_bcf_blocks(
     block_size: int = 10_000,
     log=sys.stderr,
     stats: CountStats | None = None,
+    histograms: bool = False,
 ):
     """Count one cohort's normalised BCF block by block.
 
@@ -463,7 +486,7 @@ def count_bcf_blocks(
     groups = cohort_groups(samples)
     membership = group_membership(samples, groups)
     ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
-    columns = count_columns(groups)
+    columns = count_columns(groups) + (histogram_columns() if histograms else [])
     # DP, GQ and AD are nearly always stored in 8 or 16 bits: a 16-bit block halves the
     # memory each block touches; it widens to 32 bits for good at the first record that needs it.
     block = Block.allocate(block_size, len(samples), np.int16)
@@ -498,8 +521,9 @@ def count_bcf_blocks(
             view.ploidy_class[on_contig] = ploidy_map.classes(
                 reader.contigs[int(contig_id)], records.pos[on_contig]
             )
-        counts = count_block(view, ploidy_by_class, membership, qc)
-        values = np.concatenate([counts[(lvl, st)] for lvl in QC_LEVELS for st in STATS], axis=1)
+        counts = count_block(view, ploidy_by_class, membership, qc, histograms)
+        parts = [counts[(lvl, st)] for lvl in QC_LEVELS for st in STATS]
+        values = np.concatenate(parts + ([counts[("raw", "hist")]] if histograms else []), axis=1)
         values[~counted] = 0
 
         stats.records += n
@@ -633,7 +657,7 @@ def site_table(
     )
 
 
-def empty_count_table(groups: list[str]) -> pd.DataFrame:
+def empty_count_table(groups: list[str], histograms: bool = False) -> pd.DataFrame:
     """A count table without rows, typed as a full one."""
     table = pd.DataFrame(
         {
@@ -644,9 +668,8 @@ def empty_count_table(groups: list[str]) -> pd.DataFrame:
             "filtered": np.array([], bool),
         }
     )
-    counts = pd.DataFrame(
-        np.zeros((0, len(count_columns(groups))), np.int32), columns=count_columns(groups)
-    )
+    columns = count_columns(groups) + (histogram_columns() if histograms else [])
+    counts = pd.DataFrame(np.zeros((0, len(columns)), np.int32), columns=columns)
     return pd.concat([table, counts], axis=1)
 
 
@@ -685,6 +708,7 @@ def count_bcf_to_parquet(
     stats_json: str,
     block_size: int = 10_000,
     log=sys.stderr,
+    histograms: bool = False,
 ) -> CountStats:
     """`count_bcf` + `write_counts`, streamed: one Parquet row group per block.
 
@@ -697,12 +721,15 @@ def count_bcf_to_parquet(
     partial = f"{parquet}.partial"
     writer = None
     try:
-        for _, table in count_bcf_blocks(bcf, samples, ploidy_map, qc, block_size, log, stats):
+        for _, table in count_bcf_blocks(
+            bcf, samples, ploidy_map, qc, block_size, log, stats, histograms
+        ):
             if writer is None:
                 writer = pq.ParquetWriter(partial, table.schema)
             writer.write_table(table)
         if writer is None:  # no record: an empty table with every column
-            empty_count_table(_bcf_groups(bcf, samples)).to_parquet(partial, index=False)
+            empty = empty_count_table(_bcf_groups(bcf, samples), histograms)
+            empty.to_parquet(partial, index=False)
     finally:
         if writer is not None:
             writer.close()

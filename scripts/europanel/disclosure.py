@@ -384,11 +384,37 @@ class PatternPolicy:
             self._cache[key] = publishable(self.groups, self.sizes, weights, self.k)
         return self._cache[key]
 
+    def safe_cells(
+        self, ploidy_class: int, called: frozenset[str] | None, candidates: dict[str, list[str]]
+    ) -> list[str]:
+        """Populations whose cohort x population cells can be published on top of this
+        pattern's groups without a leak (greedily, in label order). A statistic computed
+        from such cells (the cross-country heterogeneity p-value) may be published."""
+        key = ("cells", int(ploidy_class), called)
+        if key not in self._cache:
+            weights = effective_weights(self.atoms, ploidy_class, called)
+            rows = [
+                frozenset(a for a in weights if g.contains(a))
+                for g in self.published(ploidy_class, called)
+            ]
+            accepted = []
+            for population in sorted(candidates):
+                cells = [
+                    frozenset(a for a in weights if a[0] == c and a[1] == population)
+                    for c in candidates[population]
+                ]
+                cells = [cell for cell in cells if cell]  # a cohort not calling: known
+                if not cells or find_leak(rows + cells, weights, self.k) is None:
+                    rows += cells
+                    accepted.append(population)
+            self._cache[key] = accepted
+        return self._cache[key]
+
     def published(self, ploidy_class: int, called: frozenset[str] | None) -> frozenset[Group]:
         return self.decide(ploidy_class, called)[0]
 
     def patterns(self):
-        return dict(self._cache)
+        return {k: v for k, v in self._cache.items() if k[0] != "cells"}
 
 
 # Releases: sample counts and salted digests of sample sets (docs/PRIVACY.md).

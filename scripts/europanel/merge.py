@@ -27,6 +27,13 @@ from europanel.disclosure import (
 from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
 from europanel.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
 from europanel.sheets import SEXES, InputError
+from europanel.sitestats import (
+    SiteAnnotationPolicy,
+    annotation_filter,
+    histogram_columns,
+    is_histogram_column,
+    site_annotation_columns,
+)
 
 KEY = ["pos", "ref", "alt"]
 FAF_CONFIDENCES = {"faf95": 0.95, "faf99": 0.99}
@@ -133,8 +140,10 @@ def merge_chunk(
     panel: PanelGroups,
     ploidy_map: PloidyMap,
     policy: PanelPolicy,
+    annotations: SiteAnnotationPolicy | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Panel records of one chunk (published columns) and a summary for the report."""
+    """Panel records of one chunk (published columns) and a summary for the report.
+    `annotations`: add the site annotations of `europanel.sitestats` (None: none)."""
     keys = (
         pd.concat([variant_rows(c.table)[KEY] for c in cohorts], ignore_index=True)
         .drop_duplicates()
@@ -154,6 +163,12 @@ def merge_chunk(
     filtered_by = [[] for _ in range(n)]
     # A called cohort's piece of a group that its bundle withheld (null) is unknown here.
     unknown = np.zeros((n, len(groups)), dtype=bool)
+    # Site annotations: each cohort's own adj AC/AN per group (what it added to the totals),
+    # and the summed quality histograms (only if every cohort's bundle has them).
+    cohort_adj: dict[str, dict[tuple[str, str], np.ndarray]] = {}
+    hist_columns = histogram_columns()
+    with_histograms = annotations is not None and annotations.histograms
+    histograms = np.zeros((n, len(hist_columns)), np.int64) if with_histograms else None
 
     for cohort in sorted(cohorts, key=lambda c: c.label):
         table = keys.merge(variant_rows(cohort.table), on=KEY, how="left", indicator=True)
@@ -161,8 +176,13 @@ def merge_chunk(
         present = (table["_merge"] == "both").to_numpy()
         filtered = present & table["filtered"].fillna(False).astype(bool).to_numpy()
         called = present & ~filtered
+        before = {s: totals[("adj", s)].copy() for s in ("AC", "AN")} if annotations else None
+        if histograms is not None:
+            # A chunk without records in a cohort's bundle has no histogram columns: zeros.
+            values = table.reindex(columns=hist_columns).fillna(0).to_numpy(dtype=np.int64)
+            histograms[called] += values[called]
         for column in cohort.table.columns:
-            if column in KEY or column in ("chrom", "filtered"):
+            if column in KEY or column in ("chrom", "filtered") or is_histogram_column(column):
                 continue
             stat, level, group = parse_count_column(column)
             missing = table[column].isna().to_numpy()
@@ -194,6 +214,12 @@ def merge_chunk(
             an_by_class[:, group_index[group]] = by_class
         for level in QC_LEVELS:
             totals[(level, "AN")][as_reference] += an_by_class[ploidy_class[as_reference]]
+        if before is not None:
+            cohort_adj[cohort.label] = {
+                (stat, g): totals[("adj", stat)][:, j] - before[stat][:, j]
+                for stat in ("AC", "AN")
+                for g, j in group_index.items()
+            }
         for i in np.flatnonzero(called | reference_called):
             called_by[i].append(cohort.label)
         for i in np.flatnonzero(filtered):
@@ -223,10 +249,28 @@ def merge_chunk(
     records = build_records(
         contig, keys, totals, overall, panel, policy, called_by, filtered_by, shown
     )
+    if annotations is not None:
+        het_cells = heterogeneity_cells(disclosure, panel, ploidy_class, called_by, annotations)
+        records = add_site_annotations(
+            records,
+            ploidy_class,
+            totals,
+            overall,
+            panel,
+            policy,
+            cohort_adj,
+            histograms,
+            annotations,
+            published_at=lambda g: shown[:, group_index[g]],
+            heterogeneity_allowed=het_cells,
+        )
     records = records[keep].reset_index(drop=True)
     summary["records"] = len(records)
     summary["PASS"] = int((records["FILTER"] == "PASS").sum())
     summary["AC0"] = int((records["FILTER"] == "AC0").sum())
+    if annotations is not None:
+        summary["InbreedingCoeff"] = int(records["FILTER"].str.contains("InbreedingCoeff").sum())
+        summary["country_het"] = int(records["country_het"].sum())
     return records, summary
 
 
@@ -305,6 +349,73 @@ def counted_pieces(cohort: CohortCounts, ploidy_class: np.ndarray) -> dict[str, 
         )
         pieces[group] = by_class[ploidy_class]
     return pieces
+
+
+def heterogeneity_cells(
+    disclosure, panel, ploidy_class, called_by, annotations
+) -> dict[str, np.ndarray]:
+    """Per population, the records where its cohort x population cells may enter the
+    cross-country test. The p-value is a function of those cells' counts, so they are
+    treated as published: a population enters only where adding its cells to the
+    record's published groups lets no group under k be derived (europanel.disclosure)."""
+    candidates = {
+        p: sorted(c for c in panel.cohorts if annotations.cell_sizes.get((c, p), 0) >= 1)
+        for p in panel.populations
+    }
+    allowed = {p: np.zeros(len(called_by), dtype=bool) for p in panel.populations}
+    decided: dict = {}
+    for i, (cls, called) in enumerate(zip(ploidy_class, called_by)):
+        key = (int(cls), frozenset(called))
+        if key not in decided:
+            decided[key] = disclosure.safe_cells(*key, candidates)
+        for population in decided[key]:
+            allowed[population][i] = True
+    return allowed
+
+
+def add_site_annotations(
+    records,
+    ploidy_class,
+    totals,
+    overall,
+    panel,
+    policy,
+    cohort_adj,
+    histograms,
+    annotations,
+    published_at=None,
+    heterogeneity_allowed=None,
+) -> pd.DataFrame:
+    """The records with sitestats' columns added and the InbreedingCoeff FILTER applied.
+    Per-group values only where their group is published (`published_at(group)`: per
+    record, from the disclosure control)."""
+    index = {g: j for j, g in enumerate(panel.ordered())}
+    shown = panel.published(policy.min_group_size)
+
+    def adj(stat, group):
+        if group == "":
+            return overall[("adj", stat)]
+        return totals[("adj", stat)][:, index[group]] if group in shown else None
+
+    columns = site_annotation_columns(
+        ploidy_class,
+        adj,
+        [p for p in panel.populations if p in shown],
+        cohort_adj,
+        [c for c in panel.cohorts if c in shown],
+        histograms,
+        annotations,
+        published_at=published_at,
+        heterogeneity_allowed=heterogeneity_allowed,
+    )
+    records = pd.concat([records, pd.DataFrame(columns, index=records.index)], axis=1)
+    failed = annotation_filter(records["inbreeding_coeff"].to_numpy(), annotations)
+    status = records["FILTER"].to_numpy(dtype=object)
+    status[failed] = np.where(
+        status[failed] == "PASS", "InbreedingCoeff", status[failed] + ";InbreedingCoeff"
+    )
+    records["FILTER"] = status
+    return records
 
 
 def build_records(

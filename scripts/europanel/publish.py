@@ -12,6 +12,7 @@ import pysam
 from pysam.libcbgzf import BGZFile
 
 from europanel import __version__
+from europanel.sitestats import INBREEDING_FILTER_LINE, info_definition
 
 SITE_FIELDS = ["CHROM", "POS", "REF", "ALT", "FILTER"]
 SEX_NAMES = {"XX": "XX (karyotypically female) samples", "XY": "XY (karyotypically male) samples"}
@@ -88,6 +89,9 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
         if column in fixed:
             definitions[column] = fixed[column]
             continue
+        if (annotation := info_definition(column)) is not None:  # europanel.sitestats
+            definitions[column] = annotation
+            continue
         prefix, _, rest = column.partition("_")
         if column.startswith("fafmax_"):
             level = column.split("_")[1]
@@ -132,6 +136,10 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
 
 def format_value(value, kind: str) -> str | None:
     """VCF text of one INFO value; None for a missing value (the key is then left out)."""
+    if kind == "Flag":
+        return "" if value is True or value == 1 else None
+    if kind == "String" and hasattr(value, "__len__") and not isinstance(value, str):
+        return "|".join(str(int(v)) for v in value)  # a histogram, gnomAD's pipe-separated
     if value is None or pd.isna(value):
         return None
     if kind == "Float":
@@ -151,6 +159,8 @@ def header_lines(panel: dict, definitions: dict, contig_lengths: dict[str, int])
         f"##reference={panel['reference']}",
         f"##reference_build={panel['build']}",
     ]
+    if "inbreeding_coeff" in definitions:
+        lines.insert(3, INBREEDING_FILTER_LINE)
     lines += [f"##{key}={value}" for key, value in panel.get("extra", [])]
     lines += [f"##contig=<ID={c},length={n}>" for c, n in contig_lengths.items()]
     for name, (number, kind, description) in definitions.items():
@@ -170,7 +180,9 @@ def vcf_lines(records: pd.DataFrame, definitions: dict) -> list[str]:
         info = []
         for field, kind, values in zip(fields, kinds, columns):
             text = format_value(values[row], kind)
-            if text is not None:
+            if text == "":  # a Flag that is set
+                info.append(field)
+            elif text is not None:
                 info.append(f"{field}={text}")
         lines.append(f"{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\t{status}\t{';'.join(info) or '.'}")
     return lines
@@ -178,7 +190,13 @@ def vcf_lines(records: pd.DataFrame, definitions: dict) -> list[str]:
 
 def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
     """One schema for every chunk: a field that is empty in one chunk keeps its type."""
-    kinds = {"Integer": pa.int64(), "Float": pa.float64(), "String": pa.string()}
+    kinds = {
+        "Integer": pa.int64(),
+        "Float": pa.float64(),
+        "String": pa.string(),
+        "Flag": pa.bool_(),
+    }
+    histogram = pa.list_(pa.int64())  # the histograms' bin counts (a pipe string in the VCF)
     fixed = {
         "CHROM": pa.string(),
         "POS": pa.int64(),
@@ -186,7 +204,19 @@ def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
         "ALT": pa.string(),
         "FILTER": pa.string(),
     }
-    return pa.schema([(c, fixed[c] if c in fixed else kinds[definitions[c][1]]) for c in columns])
+    return pa.schema(
+        [
+            (
+                c,
+                fixed[c]
+                if c in fixed
+                else histogram
+                if c.endswith("_bin_freq")
+                else kinds[definitions[c][1]],
+            )
+            for c in columns
+        ]
+    )
 
 
 def with_vrs_ids(table: pa.Table, proxy) -> pa.Table:

@@ -871,6 +871,12 @@ def summary_html(
         panel.loc[f"sites with fewer than {min_carriers} carriers (withheld)"] = totals.get(
             "withheld_min_carriers", 0
         )
+    for key, label in (  # site annotations (issue 15), when the merge made them
+        ("InbreedingCoeff", "FILTER InbreedingCoeff (excess heterozygosity)"),
+        ("country_het", "records flagged country_het (cohorts' AFs disagree)"),
+    ):
+        if key in totals:
+            panel.loc[label] = totals[key]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(panel_name)}: QC summary</title><style>{STYLE}</style></head><body>",
@@ -1074,12 +1080,78 @@ def write_cohorts(
 
 
 def write_panel_figures(
-    bundles: list[Bundle], min_group_size: int, panel: str, sfs_figure: str, af_figure: str
+    bundles: list[Bundle],
+    min_group_size: int,
+    panel: str,
+    sfs_figure: str,
+    af_figure: str,
+    country_het_figure: str | None = None,
 ) -> str:
     spectra = panel_spectra(panel, publication_of(bundles, min_group_size))
     plot_sfs(spectra, sfs_figure)
     plot_af_distribution(spectra, af_figure)
+    if country_het_figure:
+        pairs = country_het_pairs(panel, tested_pairs(bundles, min_group_size))
+        plot_country_het(pairs, country_het_figure)
     return f"{spectra.records} records, SFS of {', '.join(spectra.populations) or 'no population'}"
+
+
+def tested_pairs(bundles: list[Bundle], min_group_size: int) -> set[tuple[str, str]]:
+    """Pairs of cohorts that the heterogeneity test compares: both have a population with at
+    least min_group_size samples (the merge's cells)."""
+    pairs = set()
+    populations = {p for b in bundles for p in b.manifest["populations"]}
+    for population in populations:
+        members = sorted(
+            b.cohort
+            for b in bundles
+            if b.manifest["groups"].get(population, 0) >= max(min_group_size, 1)
+        )
+        pairs.update(itertools.combinations(members, 2))
+    return pairs
+
+
+def country_het_pairs(parquet: str, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+    """Per pair of cohorts the test compares (`pairs`): records both called
+    (`cohorts_called`), and how many of them carry the country_het flag (issue 15)."""
+    both: dict[tuple[str, str], int] = {}
+    flagged: dict[tuple[str, str], int] = {}
+    for batch in iter_panel(parquet, ["cohorts_called", "country_het"]):
+        if "country_het" not in batch:
+            break
+        for called, flag in zip(batch["cohorts_called"], batch["country_het"]):
+            cohorts = sorted(str(called).split(",")) if isinstance(called, str) else []
+            for pair in itertools.combinations(cohorts, 2):
+                if pair not in pairs:
+                    continue
+                both[pair] = both.get(pair, 0) + 1
+                flagged[pair] = flagged.get(pair, 0) + bool(flag)
+    rows = [
+        {"a": a, "b": b, "both_called": n, "flagged": flagged[(a, b)], "rate": flagged[(a, b)] / n}
+        for (a, b), n in sorted(both.items())
+    ]
+    return pd.DataFrame(rows, columns=["a", "b", "both_called", "flagged", "rate"])
+
+
+def plot_country_het(pairs: pd.DataFrame, path: str) -> None:
+    figure, ax = new_figure(figsize=(8, 4.8))
+    title = "Cross-country heterogeneity (country_het) by cohort pair"
+    if pairs.empty:
+        empty_panel(ax, title, "no two cohorts share a population, or no country_het")
+        save(figure, path)
+        return
+    labels = [f"{a}–{b}" for a, b in zip(pairs["a"], pairs["b"])]
+    bars = ax.bar(np.arange(len(pairs)), 100 * pairs["rate"], 0.6, color=COLOURS[3])
+    ax.bar_label(
+        bars,
+        labels=[f"{f} / {n}" for f, n in zip(pairs["flagged"], pairs["both_called"])],
+        fontsize=8,
+    )
+    ax.set_xticks(np.arange(len(pairs)), labels)
+    ax.set_ylabel("% of the sites both called that are flagged")
+    ax.set_title(title, fontsize=10)
+    ax.set_ylim(0, max(100 * pairs["rate"].max(), 1) * 1.15)
+    save(figure, path)
 
 
 def write_summary(
@@ -1157,7 +1229,9 @@ def run(args) -> str:
             args.cohort_table,
         )
     if args.what == "panel":
-        return write_panel_figures(bundles, size, args.panel, args.sfs_figure, args.af_figure)
+        return write_panel_figures(
+            bundles, size, args.panel, args.sfs_figure, args.af_figure, args.country_het_figure
+        )
     return write_summary(
         bundles,
         size,

@@ -288,6 +288,8 @@ def load_sample_sheet(path: str, cohort_labels: list[str]) -> SampleSheet:
 
 
 def cohort_sheet_problems(sheet: Sheet) -> list[str]:
+    from europanel.sitestats import weight_problems
+
     """Every problem of the cohorts sheet, each with its file and line and the fix."""
     problems = missing_columns_problem(
         sheet, COHORT_COLUMNS[:2], "the cohorts sheet", optional=("callable",)
@@ -309,6 +311,7 @@ def cohort_sheet_problems(sheet: Sheet) -> list[str]:
                 f"{sheet.where_rows(rows.index)}: cohort {cohort!r} has more than one callable "
                 "BED; merge them into one and give it on every row of the cohort"
             )
+    problems += weight_problems(sheet)
     duplicated = frame[frame.duplicated(["cohort", "vcf"], keep=False)]
     for (cohort, vcf), rows in duplicated.groupby(["cohort", "vcf"]):
         problems.append(

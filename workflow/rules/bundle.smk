@@ -34,6 +34,7 @@ rule bundle:
         ref_mismatch=config["normalise"]["ref_mismatch"],
         min_group_size=bundle_min_group_size(),
         salt=release_salt_option(),
+        annotations=bundle_annotation_options,
     shell:
         "{params.europanel} bundle --cohort {wildcards.cohort} --samples {input.samples}"
         " --counts {input.counts} --vcf {input.vcfs} --contigs {params.contigs}"
@@ -41,7 +42,7 @@ rule bundle:
         " {params.callable} {params.ploidy} {params.qc}"
         " --realign-window {params.realign_window} --ref-mismatch {params.ref_mismatch}"
         " --min-group-size {params.min_group_size} {params.salt}"
-        " --output {params.folder} > {log} 2>&1"
+        " {params.annotations} --output {params.folder} > {log} 2>&1"
 
 
 rule all_bundles:

@@ -31,6 +31,7 @@ from europanel.sheets import (
     load_sample_sheet,
     read_sheet,
 )
+from europanel.sitestats import cohort_weights
 from europanel.validate import config_schema_problems, problems_message
 from europanel.validate import sheet_schema_problem, validate_inputs
 
@@ -77,6 +78,7 @@ if BUNDLE_MODE:
     except InputError as error:
         sys.exit(f"europanel: the bundles cannot be merged; nothing was run.\n{error}")
     COHORTS = sorted(manifest["cohort"] for manifest in MANIFESTS)
+    COHORT_WEIGHTS = {}  # the bundles carry their cohorts' weights
     CONTIG_LENGTHS = MANIFESTS[0]["contigs"]
     CONTIGS = config["contigs"] or list(CONTIG_LENGTHS)
 else:
@@ -87,11 +89,13 @@ else:
     validate_sheet(config["cohorts"], "../schemas/cohorts.schema.yaml")
     validate_sheet(config["samples"], "../schemas/samples.schema.yaml")
     COHORT_SHEET = load_cohort_sheet(config["cohorts"])
+    COHORT_SHEET_FRAME = read_sheet(config["cohorts"])[0].frame
     SAMPLE_SHEET = load_sample_sheet(
         config["samples"], sorted(set(COHORT_SHEET["cohort"]))
     )
     COHORTS = SAMPLE_SHEET.cohorts
     BUNDLES = [f"{OUTDIR}/bundles/{cohort}" for cohort in COHORTS]
+    COHORT_WEIGHTS = cohort_weights(COHORT_SHEET_FRAME)
     FASTA = config["reference"]["fasta"]
     CONTIG_LENGTHS = read_fai(FASTA)
     CONTIGS = config["contigs"] or default_contigs(CONTIG_LENGTHS)
@@ -188,6 +192,25 @@ def bundle_contig_counts(wildcards):
     return [f"{folder}/counts/{contig}.parquet" for folder in BUNDLES]
 
 
+def bundle_annotation_options(wildcards):
+    """What a bundle records for the site annotations: histograms, the cohort's weight."""
+    weight = COHORT_WEIGHTS.get(wildcards.cohort)
+    return ("--histograms" if config["site_annotations"]["histograms"] else "") + (
+        f" --weight {weight!r}" if weight is not None else ""
+    )
+
+
+def site_annotation_options():
+    """The merge's site-annotation settings as the CLI takes them."""
+    settings = config["site_annotations"]
+    threshold = settings["inbreeding_coeff_filter"]
+    return (
+        f"--inbreeding-coeff-filter {'off' if threshold is None else threshold}"
+        + f" --country-het-p {settings['country_het_p']}"
+        + f" --country-het-fst {settings['country_het_fst']}"
+    )
+
+
 def ploidy_options():
     par = config["reference"]["par"]
     build = f"--build {config['reference']['build']}"
@@ -274,6 +297,7 @@ def report_outputs():
         "cohort_qc.tsv",
         "sfs.png",
         "af_distribution.png",
+        "country_het.png",
         "summary.html",
     ]
     if not BUNDLE_MODE:

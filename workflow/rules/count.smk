@@ -21,7 +21,9 @@ rule count:
         block_size=config["block_size"],
         ploidy=ploidy_options(),
         qc=qc_options(),
+        histograms=("--histograms" if config["site_annotations"]["histograms"] else ""),
     shell:
         "{params.europanel} count --cohort {wildcards.cohort} --samples {input.samples}"
         " --bcf {input.bcf} --block-size {params.block_size} {params.ploidy} {params.qc}"
+        " {params.histograms}"
         " --output {output.counts} --stats {output.stats} > {log} 2>&1"

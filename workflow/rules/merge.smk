@@ -21,9 +21,10 @@ rule merge:
         faf_exclude=" ".join(config["frequencies"]["faf_exclude"]),
         min_group_size=config["privacy"]["min_group_size"],
         min_carriers=config["privacy"]["min_carriers"],
+        annotations=site_annotation_options(),
     shell:
         "{params.europanel} merge --bundles {params.bundles} --chunk {wildcards.chunk}"
         " --chunk-size {params.chunk_size} --absent-sites {params.absent_sites}"
         " --faf-exclude {params.faf_exclude} --min-group-size {params.min_group_size}"
-        " --min-carriers {params.min_carriers}"
+        " --min-carriers {params.min_carriers} {params.annotations}"
         " --output {output.records} --summary {output.summary} > {log} 2>&1"

@@ -138,6 +138,11 @@ rule report_panel:
             caption="../report/af_distribution.rst",
             category="Panel",
         ),
+        country_het=report(
+            f"{OUTDIR}/report/country_het.png",
+            caption="../report/country_het.rst",
+            category="Frequencies",
+        ),
     log:
         f"{OUTDIR}/logs/report/panel.log",
     benchmark:
@@ -155,7 +160,8 @@ rule report_panel:
     shell:
         "{params.europanel} qc-figures panel --bundles {params.bundles}"
         " --min-group-size {params.min_group_size} --panel {input.panel}"
-        " --sfs-figure {output.sfs} --af-figure {output.af} > {log} 2>&1"
+        " --sfs-figure {output.sfs} --af-figure {output.af}"
+        " --country-het-figure {output.country_het} > {log} 2>&1"
 
 
 rule report_summary:

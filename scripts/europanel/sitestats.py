@@ -1,0 +1,564 @@
+"""Site annotations summable across countries (issue 15): quality histograms, inbreeding
+coefficient and Hardy-Weinberg tests, cross-country heterogeneity, population-weighted AF.
+
+Everything here is a pure numpy/scipy function of one block's genotypes (the histograms,
+computed next to the counts) or of summed counts (everything else, computed by the merge),
+so that a bundle carries only sums and the merge of bundles equals counting all genotypes
+together.
+
+Histograms follow gnomAD (gnomad_methods `qual_hist_expr` and the release VCF's
+`make_hist_dict`, v3.1/v4): 20 bins from 0 to 100 (GQ, DP) or 0 to 1 (allele balance),
+each bin [lo, hi) except the last, which is closed (Hail's `hl.agg.hist`); a value above the
+top edge counts in `n_larger`. `all`: every sample with a counted call at the site; `alt`:
+the samples carrying the alt allele (het, hom-alt, hemizygous alt); allele balance: hets
+only, AD(alt)/DP (the sum of AD where DP is missing), as in this project's adj rule. They are
+computed on raw genotypes (before adj), which gnomAD names with a `_raw` suffix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from europanel.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR
+
+HIST_BINS = 20
+HIST_EDGES = {
+    "gq": [5 * i for i in range(HIST_BINS + 1)],
+    "dp": [5 * i for i in range(HIST_BINS + 1)],
+    "ab": [round(0.05 * i, 2) for i in range(HIST_BINS + 1)],
+}
+# (histogram, has n_larger). GQ and DP keep the count above 100; AB cannot exceed 1
+# (AD(alt) > DP is left out of the allele-balance histogram, as Hail's hist does).
+HISTOGRAMS = (
+    ("gq_hist_all", True),
+    ("dp_hist_all", True),
+    ("gq_hist_alt", True),
+    ("dp_hist_alt", True),
+    ("ab_hist_alt", False),
+)
+HIST_PREFIX = "hist_"  # count-table columns of the histograms (never a group count)
+# Value bins for GQ and DP: 0..19, N_LARGER for > 100, NO_VALUE for missing (negative).
+N_LARGER, NO_VALUE = HIST_BINS, HIST_BINS + 1
+VALUE_SLOTS = HIST_BINS + 2
+_VALUE_BIN = np.array(
+    [NO_VALUE] + [min(v // 5, HIST_BINS - 1) for v in range(101)] + [N_LARGER], dtype=np.int16
+)
+
+
+def histogram_columns() -> list[str]:
+    """Count-table columns of the histograms, in the order `block_histograms` returns them."""
+    columns = []
+    for name, has_larger in HISTOGRAMS:
+        columns += [f"{HIST_PREFIX}{name}_{b:02d}" for b in range(HIST_BINS)]
+        if has_larger:
+            columns.append(f"{HIST_PREFIX}{name}_n_larger")
+    return columns
+
+
+def is_histogram_column(column: str) -> bool:
+    return column.startswith(HIST_PREFIX)
+
+
+def value_bins(values: np.ndarray) -> np.ndarray:
+    """GQ/DP bin of each value: 0..19, N_LARGER above 100, NO_VALUE if missing (negative)."""
+    return _VALUE_BIN[np.clip(values, -1, 101) + 1]
+
+
+# Genotype states of the histograms: not a counted call, a call without the alt allele, an
+# alt carrier that is not het (hom-alt, hemizygous alt), a het.
+NOT_CALLED, CALLED, ALT_CARRIER, HET_CARRIER = 0, 1, 2, 3
+_CLIPPED = 103  # a GQ/DP value clipped to -1..101, plus 1: its column in a variant's counts
+# Columns of the clipped values that each bin sums: values 5b..5b+4 (95..100 for the last
+# bin), then n_larger (101, i.e. above 100). Missing (column 0) is in none.
+
+
+def _binned(counts: np.ndarray) -> np.ndarray:
+    """(rows x clipped values) -> (rows x HIST_BINS + 1): bins, then n_larger. Bin b sums
+    values 5b..5b+4 (columns 1 + 5b ...), the last bin also 100 (column 101); column 102 is
+    n_larger. Five strided slices added: vectorised over every row at once."""
+    bins = counts[:, 1:101:5].copy()
+    for offset in range(2, 6):
+        bins += counts[:, offset:101:5]
+    bins[:, -1] += counts[:, 101]
+    return np.concatenate([bins, counts[:, 102:103]], axis=1)
+
+
+def block_histograms(
+    state: np.ndarray,
+    gq: np.ndarray,
+    dp: np.ndarray,
+    ad_ref: np.ndarray,
+    ad_alt: np.ndarray,
+) -> np.ndarray:
+    """Histograms of a block's genotypes: int64 (variants x len(histogram_columns())).
+
+    Inputs are variants x samples: each genotype's state (NOT_CALLED, CALLED, ALT_CARRIER,
+    HET_CARRIER; uint8); GQ, DP, AD(ref), AD(alt) with negative values missing. Most
+    genotypes are hom-ref calls, so each metric's values of every genotype are counted
+    in one `np.bincount` over (variant, value), the few genotypes in another state are
+    found once (`np.flatnonzero`) and counted from their flat indices: all calls = every
+    genotype minus the not-called ones; alt carriers and the hets' allele balance directly.
+    """
+    n_variants = len(state)
+    row_base = (np.arange(n_variants, dtype=np.int64) * _CLIPPED + 1)[:, None]
+    others = np.flatnonzero(state.reshape(-1) != CALLED)
+    other_state = state.reshape(-1)[others]
+    not_called, carriers = other_state == NOT_CALLED, other_state >= ALT_CARRIER
+    size = n_variants * _CLIPPED
+    out_all, out_alt = [], []
+    for values in (gq, dp):
+        keys = (np.clip(values, -1, 101) + row_base).reshape(-1)  # (variant, value) slots
+        every = np.bincount(keys, minlength=size)
+        other_keys = keys[others]
+        every -= np.bincount(other_keys[not_called], minlength=size)
+        alt = np.bincount(other_keys[carriers], minlength=size)
+        out_all.append(_binned(every.reshape(n_variants, _CLIPPED)))
+        out_alt.append(_binned(alt.reshape(n_variants, _CLIPPED)))
+    out = out_all + out_alt  # gq_all, dp_all, gq_alt, dp_alt
+    # Allele balance of the hets, in the same (variant, slot) layout: the DP key minus the
+    # clipped DP is the variant's row start.
+    het = other_state == HET_CARRIER
+    hets = others[het]
+    het_row = other_keys[het] - np.clip(dp.reshape(-1)[hets], -1, 101)
+    a_alt, depth = (a.reshape(-1)[hets].astype(np.int32) for a in (ad_alt, dp))
+    if (depth < 0).any():  # DP missing: the sum of AD stands in (only then read AD(ref))
+        a_ref = ad_ref.reshape(-1)[hets].astype(np.int32)
+        depth = np.where(depth >= 0, depth, np.where(a_ref >= 0, a_ref + a_alt, -1))
+    valid = (a_alt >= 0) & (depth > 0) & (a_alt <= depth)
+    if not valid.all():
+        a_alt, depth, het_row = a_alt[valid], depth[valid], het_row[valid]
+    # Integer floor of 20 * AD/DP: exact at the bin edges; AB = 1 goes in the last bin.
+    ab_bin = np.minimum((HIST_BINS * a_alt) // depth, HIST_BINS - 1)
+    ab = np.bincount(het_row + ab_bin, minlength=size)
+    out.append(ab.reshape(n_variants, _CLIPPED)[:, 1 : HIST_BINS + 1])
+    return np.concatenate(out, axis=1)
+
+
+# --- genotype counts, inbreeding coefficient, Hardy-Weinberg -------------------------------
+
+
+def diploid_genotype_counts(ac, an, nhomalt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hom-ref, het, hom-alt) genotype counts of a group whose calls are all diploid
+    (autosomes and PAR; XX samples on non-PAR X), from its AC, AN and nhomalt."""
+    ac, an, nhomalt = (np.asarray(a, dtype=np.int64) for a in (ac, an, nhomalt))
+    het = ac - 2 * nhomalt
+    return an // 2 - het - nhomalt, het, nhomalt
+
+
+def inbreeding_coefficient(hom_ref, het, hom_alt) -> np.ndarray:
+    """F = 1 - observed het / expected het (2pqn), as gnomAD's bi_allelic_site_inbreeding_expr;
+    NaN where no genotype is called or the site is monomorphic among them."""
+    hom_ref, het, hom_alt = (np.asarray(a, dtype=np.float64) for a in (hom_ref, het, hom_alt))
+    n = hom_ref + het + hom_alt
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = (2 * hom_ref + het) / (2 * n)
+        expected = 2 * p * (1 - p) * n
+        return np.where(expected > 0, 1 - het / expected, np.nan)
+
+
+def _hwe_exact_one(hom_ref: int, het: int, hom_alt: int) -> tuple[float, float]:
+    """(two-sided, excess-het) exact HWE p-values of one genotype count triple.
+
+    Wigginton, Cutler & Abecasis (2005): given n genotypes and the rare allele count,
+    the het count h has P(h) = n! / (n_AA! h! n_aa!) 2^h n_A! n_a! / (2n)!. Two-sided:
+    the sum of P(h) over h at most as likely as observed; excess het: P(H >= h_obs).
+    """
+    from scipy.special import gammaln
+
+    n = hom_ref + het + hom_alt
+    rare = 2 * min(hom_ref, hom_alt) + het
+    if n == 0:
+        return math.nan, math.nan
+    common = 2 * n - rare
+    h = np.arange(rare % 2, rare + 1, 2)
+    log_p = (
+        gammaln(n + 1)
+        - gammaln((rare - h) // 2 + 1)
+        - gammaln(h + 1)
+        - gammaln((common - h) // 2 + 1)
+        + h * math.log(2)
+        + gammaln(rare + 1)
+        + gammaln(common + 1)
+        - gammaln(2 * n + 1)
+    )
+    p = np.exp(log_p - log_p.max())
+    p /= p.sum()  # exact up to rounding; the normalisation removes the log-gamma error
+    observed = p[(het - rare % 2) // 2]
+    two_sided = min(1.0, float(p[p <= observed * (1 + 1e-7)].sum()))
+    excess = min(1.0, float(p[h >= het].sum()))
+    return two_sided, excess
+
+
+def hardy_weinberg_p(hom_ref, het, hom_alt) -> tuple[np.ndarray, np.ndarray]:
+    """Exact HWE p-values (two-sided, and one-sided for excess heterozygosity) per site.
+
+    One exact computation per distinct (hom-ref, het, hom-alt) triple: most sites share
+    their counts with others (rare variants above all). NaN where no genotype is called.
+    """
+    triples = np.column_stack([np.asarray(a, dtype=np.int64) for a in (hom_ref, het, hom_alt)])
+    two_sided = np.full(len(triples), np.nan)
+    excess = np.full(len(triples), np.nan)
+    if not len(triples):
+        return two_sided, excess
+    unique, inverse = np.unique(triples, axis=0, return_inverse=True)
+    results = np.array([_hwe_exact_one(*map(int, t)) for t in unique]).reshape(-1, 2)
+    inverse = inverse.reshape(-1)
+    return results[inverse, 0], results[inverse, 1]
+
+
+# --- cross-country heterogeneity ----------------------------------------------------------
+
+EXACT_MAX_TABLES = 200_000  # beyond this many tables, the chi-square approximation
+MIN_EXPECTED = 5.0  # Cochran's rule: below this expected count, the exact test
+
+
+def _log_choose(n, k):
+    from scipy.special import gammaln
+
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+
+def exact_table_p(ac: tuple[int, ...], an: tuple[int, ...]) -> float | None:
+    """Exact conditional test of equal allele frequency across cohorts (a 2 x m table with
+    fixed margins: the cohorts' AN and the total AC): the probability of tables at most as
+    likely as the observed one (Fisher-Freeman-Halton). None if too many tables."""
+    ac_arr, an_arr = np.asarray(ac, dtype=np.int64), np.asarray(an, dtype=np.int64)
+    total, n = int(ac_arr.sum()), int(an_arr.sum())
+    if 2 * total > n:  # the minor allele has fewer tables; P is the same
+        ac_arr, total = an_arr - ac_arr, n - total
+    log_observed = float(_log_choose(an_arr, ac_arr).sum())
+    sums, log_p = np.zeros(1, np.int64), np.zeros(1)
+    for size in an_arr[:-1]:
+        a = np.arange(min(int(size), total) + 1)
+        sums = (sums[:, None] + a[None, :]).ravel()
+        log_p = (log_p[:, None] + _log_choose(size, a)[None, :]).ravel()
+        keep = sums <= total
+        sums, log_p = sums[keep], log_p[keep]
+        if len(sums) > EXACT_MAX_TABLES:
+            return None
+    last = total - sums
+    ok = last <= an_arr[-1]
+    log_p = log_p[ok] + _log_choose(an_arr[-1], last[ok])
+    norm = float(_log_choose(n, total))
+    p = np.exp(log_p[log_p <= log_observed + 1e-7] - norm).sum()
+    return float(min(1.0, p))
+
+
+def drift_deflated(ac: np.ndarray, an: np.ndarray, fst: float) -> tuple[np.ndarray, np.ndarray]:
+    """Counts deflated by the design effect of drift between cohorts, 1 + (AN - 1) Fst
+    (Balding-Nichols: a cohort's AC has variance AN p q (1 + (AN - 1) Fst) around the shared
+    AF), rounded to whole alleles: a test on them asks for a difference beyond that drift."""
+    if fst <= 0:
+        return ac, an
+    deff = 1 + np.maximum(an - 1, 0) * fst
+    an_eff = np.rint(an / deff).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ac_eff = np.where(an > 0, np.rint(ac * an_eff / np.where(an > 0, an, 1)), 0)
+    return ac_eff.astype(np.int64), an_eff
+
+
+def heterogeneity_p(ac: np.ndarray, an: np.ndarray, fst: float = 0.0) -> np.ndarray:
+    """Per site, the p-value of equal allele frequency across cohorts (columns) beyond the
+    drift `fst` allows (counts deflated by `drift_deflated`; fst 0: the plain test): exact
+    where an expected count is below 5 (and the tables are few enough), Pearson's
+    chi-square (df = cohorts - 1) otherwise. Cohorts with AN 0 are left out; NaN where
+    fewer than two cohorts remain or the site is monomorphic among them."""
+    from scipy.stats import chi2
+
+    ac, an = np.asarray(ac, dtype=np.int64), np.asarray(an, dtype=np.int64)
+    if ac.ndim == 2:
+        ac, an = drift_deflated(ac, an, fst)
+    p = np.full(len(ac), np.nan)
+    if ac.ndim != 2 or ac.shape[1] < 2:
+        return p
+    present = an > 0
+    total_ac = np.where(present, ac, 0).sum(axis=1)
+    total_an = np.where(present, an, 0).sum(axis=1)
+    testable = (present.sum(axis=1) >= 2) & (total_ac > 0) & (total_ac < total_an)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        af = total_ac / total_an
+        exp_alt = an * af[:, None]
+        exp_ref = an * (1 - af[:, None])
+        terms = np.where(
+            present,
+            (ac - exp_alt) ** 2 / np.where(present, exp_alt, 1)
+            + ((an - ac) - exp_ref) ** 2 / np.where(present, exp_ref, 1),
+            0.0,
+        )
+        small = (np.where(present, np.minimum(exp_alt, exp_ref), np.inf) < MIN_EXPECTED).any(axis=1)
+    df = present.sum(axis=1) - 1
+    p[testable] = chi2.sf(terms.sum(axis=1)[testable], df[testable])
+    memo: dict[tuple, float | None] = {}
+    for i in np.flatnonzero(testable & small):
+        cols = present[i]
+        key = (tuple(ac[i, cols]), tuple(an[i, cols]))
+        if key not in memo:
+            memo[key] = exact_table_p(*key)
+        if memo[key] is not None:
+            p[i] = memo[key]
+    return p
+
+
+def combine_min_bonferroni(p_by_population: np.ndarray) -> np.ndarray:
+    """Sites x populations -> one p per site: the smallest p times the number of populations
+    tested there (Bonferroni), NaN where none was. An artefact of one country shows in the
+    populations that country has, so the smallest p keeps the power Fisher's method would
+    spread over the populations that agree."""
+    p_by_population = np.asarray(p_by_population, dtype=np.float64)
+    if p_by_population.ndim != 2 or p_by_population.shape[1] == 0:
+        return np.full(len(p_by_population), np.nan)
+    tested = (~np.isnan(p_by_population)).sum(axis=1)
+    smallest = np.nanmin(np.where(tested[:, None] > 0, p_by_population, 1.0), axis=1)
+    return np.where(tested > 0, np.minimum(1.0, smallest * np.maximum(tested, 1)), np.nan)
+
+
+# --- population-weighted AF ---------------------------------------------------------------
+
+
+def weighted_allele_frequency(ac: np.ndarray, an: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum_c w_c AF_c / sum_c w_c over the cohorts (columns) with AN > 0 at the site;
+    NaN where there is none."""
+    ac, an = np.asarray(ac, dtype=np.float64), np.asarray(an, dtype=np.float64)
+    w = np.where(an > 0, np.asarray(weights, dtype=np.float64)[None, :], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        af = np.where(an > 0, ac / np.where(an > 0, an, 1), 0.0)
+        total = w.sum(axis=1)
+        return np.where(total > 0, (w * af).sum(axis=1) / np.where(total > 0, total, 1), np.nan)
+
+
+# --- the merge's settings -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteAnnotationPolicy:
+    """What the merge adds per site, and its thresholds (config `site_annotations`)."""
+
+    histograms: bool = True  # sum and publish the bundles' quality histograms
+    inbreeding_coeff_filter: float | None = -0.3  # gnomAD's InbreedingCoeff FILTER
+    country_het_p: float = 1e-8
+    # Drift allowed between cohorts of one population (Fst); neighbouring European
+    # countries are at ~0.001-0.005, so only differences beyond that are flagged.
+    country_het_fst: float = 0.005
+    weights: dict[str, float] = field(default_factory=dict)  # cohort -> weight; {} = no AF_weighted
+    # (cohort, population) -> samples: only cells of at least min_cell_size enter the test
+    cell_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
+    min_cell_size: int = 0
+
+
+def diploid_counts_of(group: str, ploidy_class: np.ndarray, adj) -> tuple[np.ndarray, ...]:
+    """(hom-ref, het, hom-alt) of `group` where its calls are diploid: the group itself on
+    autosomes and PAR, its XX samples (`<group>_XX`, or `XX` for all samples) on non-PAR X,
+    nothing on non-PAR Y. `adj(stat, group)` gives a group's adj counts (None if withheld)."""
+    n = len(ploidy_class)
+    counts = [np.zeros(n, np.int64) for _ in range(3)]
+    xx = "XX" if group == "" else f"{group}_XX"
+    for ploidy, source in ((AUTOSOMAL, group), (X_NONPAR, xx)):
+        stats = [adj(stat, source) for stat in ("AC", "AN", "nhomalt")]
+        if any(s is None for s in stats):
+            continue
+        where = ploidy_class == ploidy
+        for out, value in zip(counts, diploid_genotype_counts(*stats)):
+            out[where] = value[where]
+    return tuple(counts)
+
+
+def site_annotation_columns(
+    ploidy_class: np.ndarray,
+    adj,
+    populations: list[str],
+    cohort_adj: dict[str, dict[tuple[str, str], np.ndarray]],
+    published_cohorts: list[str],
+    histograms: np.ndarray | None,
+    policy: SiteAnnotationPolicy,
+    published_at=None,
+    heterogeneity_allowed: dict[str, np.ndarray] | None = None,
+) -> dict[str, object]:
+    """The merge's site-annotation columns of one chunk.
+
+    `adj(stat, group)`: the panel's adj counts of a published group (group "" = all samples),
+    None for a withheld group. `populations`: the populations published at these records
+    (F and HWE are given for those only). `cohort_adj[cohort][(stat, group)]`: each cohort's
+    own adj AC and AN per group, as it contributed them (called or reference). `histograms`:
+    the summed histogram columns (sites x histogram_columns()), None when switched off.
+    `published_at(group)`: per record, whether the group is published there (a disclosure
+    control that withholds groups record by record); None: everywhere. Per-group values
+    are left out where their group is not published, so they disclose nothing more.
+    `heterogeneity_allowed[population]`: per record, whether that population's cohort x
+    population cells may enter the cross-country test (None: everywhere).
+    """
+
+    def shown(group: str) -> np.ndarray:
+        if published_at is None or group == "":
+            return np.ones(len(ploidy_class), bool)
+        return np.asarray(published_at(group), bool)
+
+    n = len(ploidy_class)
+    out: dict[str, object] = {}
+    if histograms is not None:
+        start = 0
+        for name, has_larger in HISTOGRAMS:
+            bins = histograms[:, start : start + HIST_BINS]
+            out[f"{name}_raw_bin_freq"] = list(bins.astype(np.int64))
+            start += HIST_BINS
+            if has_larger:
+                out[f"{name}_raw_n_larger"] = histograms[:, start].astype(np.int64)
+                start += 1
+    has_diploid = ploidy_class != Y_NONPAR
+    for label, group in [("", "")] + [(f"_{p}", p) for p in populations]:
+        genotypes = diploid_counts_of(group, ploidy_class, adj)
+        f = inbreeding_coefficient(*genotypes)
+        two_sided, excess = hardy_weinberg_p(*genotypes)
+        called = (genotypes[0] + genotypes[1] + genotypes[2] > 0) & has_diploid
+        xx = "XX" if group == "" else f"{group}_XX"
+        called &= np.where(ploidy_class == X_NONPAR, shown(xx), shown(group))
+        out[f"inbreeding_coeff{label}"] = np.where(called, f, np.nan)
+        out[f"hwe_p{label}"] = np.where(called, two_sided, np.nan)
+        out[f"excess_het_p{label}"] = np.where(called, excess, np.nan)
+    # Heterogeneity per population shared by >= 2 cohorts; only cohort x population cells
+    # large enough to be carried in a bundle enter, so the p-value is a function of
+    # counts of groups that are allowed to leave their node.
+    by_population = []
+    cohorts = sorted(cohort_adj)
+    for population in sorted({p for (_, p) in policy.cell_sizes} | set(populations)):
+        members = [
+            c
+            for c in cohorts
+            if policy.cell_sizes.get((c, population), 0) >= max(policy.min_cell_size, 1)
+            and ("AC", population) in cohort_adj[c]
+        ]
+        if len(members) < 2:
+            continue
+        ac = np.column_stack([cohort_adj[c][("AC", population)] for c in members])
+        an = np.column_stack([cohort_adj[c][("AN", population)] for c in members])
+        p_population = heterogeneity_p(ac, an, policy.country_het_fst)
+        if heterogeneity_allowed is not None:
+            allowed = heterogeneity_allowed.get(population, np.zeros(n, bool))
+            p_population = np.where(allowed, p_population, np.nan)
+        by_population.append(p_population)
+    p = combine_min_bonferroni(
+        np.column_stack(by_population) if by_population else np.empty((n, 0))
+    )
+    out["country_het_p"] = p
+    out["country_het"] = np.nan_to_num(p, nan=1.0) < policy.country_het_p
+    weighted = [c for c in published_cohorts if c in policy.weights and c in cohort_adj]
+    if weighted:
+        ac = np.column_stack([cohort_adj[c][("AC", c)] for c in weighted])
+        an = np.column_stack([cohort_adj[c][("AN", c)] * shown(c) for c in weighted])
+        out["AF_weighted"] = weighted_allele_frequency(
+            ac, an, np.array([policy.weights[c] for c in weighted])
+        )
+    return out
+
+
+INBREEDING_FILTER_LINE = (
+    '##FILTER=<ID=InbreedingCoeff,Description="Excess heterozygosity: inbreeding coefficient '
+    'below site_annotations.inbreeding_coeff_filter (gnomAD: < -0.3)">'
+)
+
+
+def annotation_filter(inbreeding_coeff: np.ndarray, policy: SiteAnnotationPolicy) -> np.ndarray:
+    """Sites gnomAD's InbreedingCoeff FILTER fails (excess heterozygosity: F below the
+    threshold)."""
+    if policy.inbreeding_coeff_filter is None:
+        return np.zeros(len(inbreeding_coeff), bool)
+    return np.nan_to_num(inbreeding_coeff, nan=0.0) < policy.inbreeding_coeff_filter
+
+
+def info_definition(column: str):
+    """(Number, Type, Description) of a site-annotation INFO field, None if not one."""
+    for name, has_larger in HISTOGRAMS:
+        metric, _, whom = name.split("_")
+        what = {"gq": "GQ", "dp": "DP", "ab": "allele balance AD(alt)/DP"}[metric]
+        who = (
+            "het samples"
+            if metric == "ab"
+            else "all samples with a call"
+            if whom == "all"
+            else "samples carrying the alt allele (het, hom-alt, hemizygous)"
+        )
+        edges = "|".join(str(e) for e in HIST_EDGES[metric])
+        if column == f"{name}_raw_bin_freq":
+            return (
+                "A",
+                "String",
+                f"Histogram for {what} in {who}, before genotype QC (raw), summed over "
+                f"cohorts; pipe-separated counts of bins [lo,hi), the last closed; "
+                f"bin edges are: {edges}",
+            )
+        if has_larger and column == f"{name}_raw_n_larger":
+            return ("A", "Integer", f"Count of {what} values above 100 in {who}, raw")
+    for prefix, text in (
+        ("inbreeding_coeff", "Inbreeding coefficient F = 1 - observed/expected (2pqn) hets"),
+        ("hwe_p", "Exact two-sided Hardy-Weinberg p-value (Wigginton et al. 2005)"),
+        ("excess_het_p", "Exact one-sided Hardy-Weinberg p-value for excess heterozygosity"),
+    ):
+        if column == prefix or column.startswith(f"{prefix}_"):
+            population = column[len(prefix) + 1 :]
+            whom = f"population {population}" if population else "all samples"
+            return (
+                "A",
+                "Float",
+                f"{text}, {whom}, from adj diploid genotype counts (XX only on non-PAR X; "
+                "absent on non-PAR Y)",
+            )
+    if column == "country_het_p":
+        return (
+            "A",
+            "Float",
+            "Cross-country heterogeneity: per population shared by >= 2 cohorts, p-value of "
+            "equal AF across cohorts beyond drift (counts deflated by 1 + (AN - 1) * "
+            "site_annotations.country_het_fst; exact 2 x cohorts test if an expected count "
+            "< 5, else chi-square), smallest over populations times their number "
+            "(Bonferroni); adj",
+        )
+    if column == "country_het":
+        return ("0", "Flag", "country_het_p is below site_annotations.country_het_p")
+    if column == "AF_weighted":
+        return (
+            "A",
+            "Float",
+            "Population-weighted European AF: sum of w_c * AF_c / sum of w_c over the "
+            "published cohorts c with AN > 0 at the site, adj; w_c: the cohorts sheet's "
+            "weight column, listed in the ##AF_weighted_weights header line",
+        )
+    return None
+
+
+# --- the cohorts sheet's optional weight column -------------------------------------------
+
+
+def weight_problems(sheet) -> list[str]:
+    """Problems of the cohorts sheet's optional `weight` column (a `sheets.Sheet`)."""
+    frame = sheet.frame
+    if "weight" not in frame.columns:
+        return []
+    problems = []
+    for row, text in enumerate(frame["weight"]):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            problems.append(
+                f"{sheet.where(row)}: weight {text!r} is not a positive number; give every "
+                "cohort its weight for AF_weighted (e.g. its country's population share), "
+                "or remove the weight column"
+            )
+    if not problems:
+        for cohort, rows in frame.groupby("cohort"):
+            if len({float(w) for w in rows["weight"]}) > 1:
+                problems.append(
+                    f"{sheet.where_rows(rows.index)}: cohort {cohort!r} has different weights "
+                    "on its rows; give the same weight on every row of the cohort"
+                )
+    return problems
+
+
+def cohort_weights(frame) -> dict[str, float]:
+    """cohort -> weight from a validated cohorts sheet ({} without a weight column)."""
+    if "weight" not in frame.columns:
+        return {}
+    return {c: float(w) for c, w in zip(frame["cohort"], frame["weight"])}
