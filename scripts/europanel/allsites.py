@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pysam
 from pysam.libcbgzf import BGZFile
 
-from europanel.regions import PloidyMap, bare_name
+from europanel.regions import PLOIDY_CLASSES, PloidyMap, bare_name
 
 COLUMNS = ["contig", "start", "end"]  # 1-based, inclusive
 
@@ -60,7 +60,7 @@ def contig_intervals(
                 span_ends = np.array([e for _, e in mine])
                 which = np.searchsorted(span_starts, starts, side="right") - 1
                 callable_here = (which >= 0) & (starts <= span_ends[np.clip(which, 0, None)])
-        by_class = np.zeros((3, len(groups) + 1), dtype=np.int64)
+        by_class = np.zeros((len(PLOIDY_CLASSES), len(groups) + 1), dtype=np.int64)
         cohort_an = manifest["reference_an"][manifest["cohort"]]
         by_class[:, 0] = cohort_an  # all samples: every sample is in exactly one cohort
         for j, group in enumerate(groups, start=1):
