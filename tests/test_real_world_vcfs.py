@@ -355,6 +355,7 @@ def test_panel_without_records_is_published_and_reported(reference, tmp_path):
         "chunk_size: 1000\n"
         "genotype_qc: {min_gq: null, min_dp: null, min_dp_haploid: null, min_het_ab: null}\n"
         "privacy: {min_group_size: 1}\n"
+        "gdi: {countries: {A: EE, B: IT}}\n"  # the GDI export copes with no record too
     )
     run_snakemake(workdir)
     panel = workdir / "results/panel/demo.sites.vcf.gz"

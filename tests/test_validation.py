@@ -28,7 +28,9 @@ DEMO = REPO / "resources" / "demo"
 PANEL = "results/panel/demo.sites.vcf.gz"
 REFUSED = "problem(s) in the input; nothing was run."
 # A real run kept small: chr20 only, in one chunk.
-SMALL_RUN = "contigs: [chr20]\nchunk_size: 50000\n"
+# Small cohorts of 3 samples: with k = 5 their records would be withheld whole (DESIGN §6,
+# tests/test_disclosure.py); these tests are about reading the input, so k = 1 here.
+SMALL_RUN = "contigs: [chr20]\nchunk_size: 50000\nprivacy: {min_group_size: 1}\n"
 
 
 @pytest.fixture
@@ -356,7 +358,7 @@ def test_sample_sheet_cohort_missing_from_cohorts_sheet(workdir):
 
 def test_duplicate_sheet_rows(workdir):
     append_rows(workdir / "config" / "samples.tsv", "NL01\tNL\tNWE\tXX")
-    append_rows(workdir / "config" / "cohorts.tsv", "EE\tresources/demo/EE.vcf.gz\t")
+    append_rows(workdir / "config" / "cohorts.tsv", "EE\tresources/demo/EE.vcf.gz\t\t1.37")
     problems = assert_validation_refused(
         dry_run(workdir),
         workdir,

@@ -244,6 +244,18 @@ def bgzf_body(path: str) -> bytes:
     return data[: -len(BGZF_EOF)]
 
 
+def cast_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table in the panel's schema. A column with no value in this chunk (pandas wrote
+    it as double NaN, say an empty chunk's histograms) becomes nulls of its type."""
+    columns = []
+    for field in schema:
+        column = table[field.name]
+        if column.null_count == len(column) and not column.type.equals(field.type):
+            column = pa.nulls(len(column), field.type)
+        columns.append(column.cast(field.type))
+    return pa.table(columns, schema=schema)
+
+
 def write_part(chunk_table: str, vcf_part: str, parquet_part: str, fasta: str | None = None) -> int:
     """One merged chunk as a piece of the panel: its VCF records (BGZF, no header) and its
     Parquet rows, in the schema every chunk shares. Runs once per chunk, in parallel.
@@ -256,7 +268,7 @@ def write_part(chunk_table: str, vcf_part: str, parquet_part: str, fasta: str | 
         table = with_vrs_ids(table, FastaDataProxy(fasta))
     # Only each field's Number and Type matter here; the header (join_panel) has the texts.
     definitions = info_definitions(table.schema.names, cohorts=[])
-    table = table.cast(arrow_schema(table.schema.names, definitions))
+    table = cast_to_schema(table, arrow_schema(table.schema.names, definitions))
     partial_gz, partial_parquet = f"{vcf_part}.partial", f"{parquet_part}.partial"
     with BGZFile(partial_gz, "wb") as vcf:
         lines = vcf_lines(table.to_pandas(), definitions)
