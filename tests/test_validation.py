@@ -383,7 +383,7 @@ def test_label_breaking_the_naming_rule_or_reserved(workdir):
         "config/samples.tsv line 53: population label 'F-IN' breaks the naming rule; use "
         "letters and digits only ([A-Za-z0-9]+)",
         "config/samples.tsv line 56: population label 'adj' is a reserved word (XX, XY, raw, "
-        "adj, joint, grpmax); rename it",
+        "adj, joint, grpmax, weighted); rename it",
         "config/cohorts.tsv line 4: cohort label 'raw' is a reserved word",
     )
 

@@ -17,7 +17,8 @@ import pandas as pd
 
 SEXES = ("XX", "XY")
 UNKNOWN_SEX = "NA"
-RESERVED_LABELS = {"xx", "xy", "raw", "adj", "joint", "grpmax"}
+# Field-name parts: `AF_weighted` must not read as the AF of a population "weighted".
+RESERVED_LABELS = {"xx", "xy", "raw", "adj", "joint", "grpmax", "weighted"}
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
 
 
@@ -141,7 +142,7 @@ def label_problems(sheet: Sheet, column: str, what: str) -> list[str]:
         elif label.lower() in RESERVED_LABELS:
             problems.append(
                 f"{where}: {what} label {label!r} is a reserved word (XX, XY, raw, adj, joint, "
-                "grpmax); rename it"
+                "grpmax, weighted); rename it"
             )
     return problems
 
