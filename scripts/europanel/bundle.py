@@ -284,8 +284,9 @@ class Bundle:
         return problems
 
 
-def check_compatible(bundles: list[Bundle]) -> None:
-    """Refuse bundles whose counts cannot be summed; one message listing every problem."""
+def check_compatible(bundles: list[Bundle], checksums: bool = True) -> None:
+    """Refuse bundles whose counts cannot be summed; one message listing every problem.
+    `checksums`: also hash every counts file (once per run: the `verify_bundles` rule)."""
     problems = []
     cohorts = [b.cohort for b in bundles]
     for cohort in sorted({c for c in cohorts if cohorts.count(c) > 1}):
@@ -303,7 +304,28 @@ def check_compatible(bundles: list[Bundle]) -> None:
                     f"{json.dumps(first.manifest.get(key))[:120]}); rebuild the bundles with "
                     "the same reference, build and genotype_qc settings"
                 )
-    for bundle in bundles:
-        problems += bundle.verify()
+    if checksums:
+        for bundle in bundles:
+            problems += bundle.verify()
     if problems:
         raise InputError("\n".join(problems))
+
+
+def manifest_digests(bundles: list[Bundle]) -> dict[str, str]:
+    """sha256 of each bundle's manifest (which holds its counts files' checksums)."""
+    return {str(b.folder): sha256(b.folder / "manifest.json") for b in bundles}
+
+
+def check_verified(bundles: list[Bundle], verified: str) -> None:
+    """The bundles are the ones `verify-bundles` hashed: their manifests are unchanged."""
+    recorded = json.loads(Path(verified).read_text())
+    changed = [
+        folder
+        for folder, digest in manifest_digests(bundles).items()
+        if recorded.get(folder) != digest
+    ]
+    if changed:
+        raise InputError(
+            f"{', '.join(changed)}: manifest.json changed since the bundles were verified "
+            f"({verified}); run snakemake again so that they are verified anew"
+        )

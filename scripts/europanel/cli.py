@@ -53,12 +53,27 @@ def ploidy_map(args) -> PloidyMap:
     return PloidyMap.from_bed(args.par or builtin_par_bed(args.build))
 
 
-def open_bundles(folders: list[str]):
-    from europanel.bundle import Bundle, check_compatible
+def open_bundles(folders: list[str], verified: str | None = None, checksums: bool = True):
+    """The bundles, refused when they cannot be summed. Counts files are hashed unless
+    `verified` (the `verify-bundles` record of this run) vouches for them, or
+    `checksums` is False (parse time: the verify_bundles rule does it once per run)."""
+    from europanel.bundle import Bundle, check_compatible, check_verified
 
     bundles = [Bundle.open(folder) for folder in folders]
-    check_compatible(bundles)
+    check_compatible(bundles, checksums=checksums and verified is None)
+    if verified:
+        check_verified(bundles, verified)
     return bundles
+
+
+def cmd_verify_bundles(args) -> None:
+    from europanel.bundle import manifest_digests
+
+    bundles = open_bundles(args.bundles)
+    partial = f"{args.output}.partial"
+    Path(partial).write_text(json.dumps(manifest_digests(bundles), indent=1, sort_keys=True))
+    Path(partial).replace(args.output)
+    print(f"{len(bundles)} bundles verified", file=sys.stderr)
 
 
 def cmd_cohort_sheet(args) -> None:
@@ -153,7 +168,7 @@ def cmd_merge(args) -> None:
     from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
     from europanel.sitestats import SiteAnnotationPolicy
 
-    bundles = open_bundles(args.bundles)
+    bundles = open_bundles(args.bundles, verified=args.verified)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
     chunk_size = args.chunk_size
     chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], chunk_size)
@@ -522,8 +537,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight", type=float, default=None, help="the cohort's AF_weighted weight")
     p.set_defaults(func=cmd_bundle)
 
+    p = sub.add_parser("verify-bundles", help="check the bundles' checksums (once per run)")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--output", required=True, help="record of the verified manifests (JSON)")
+    p.set_defaults(func=cmd_verify_bundles)
+
     p = sub.add_parser("merge", help="merge the bundles' counts of one chunk")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument(
+        "--verified", default=None, help="verify-bundles record: skip hashing counts files"
+    )
     p.add_argument("--chunk", required=True)
     p.add_argument("--chunk-size", type=int, required=True)
     p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")

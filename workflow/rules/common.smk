@@ -74,7 +74,11 @@ BUNDLE_MODE = bool(config["bundles"])
 if BUNDLE_MODE:
     BUNDLES = config["bundles"]
     try:
-        MANIFESTS = [bundle.manifest for bundle in open_bundles(BUNDLES)]
+        # Settings only: hashing every counts file here would repeat in every cluster job
+        # (each parses the workflow); the verify_bundles rule does it once per run.
+        MANIFESTS = [
+            bundle.manifest for bundle in open_bundles(BUNDLES, checksums=False)
+        ]
     except InputError as error:
         sys.exit(f"europanel: the bundles cannot be merged; nothing was run.\n{error}")
     COHORTS = sorted(manifest["cohort"] for manifest in MANIFESTS)
@@ -185,6 +189,22 @@ def cohort_chunk_counts(wildcards):
 
 def bundle_manifests(wildcards):
     return [f"{folder}/manifest.json" for folder in BUNDLES]
+
+
+def all_bundle_counts(wildcards):
+    return [
+        f"{folder}/counts/{contig}.parquet" for folder in BUNDLES for contig in CONTIGS
+    ]
+
+
+def verify_bundles_runtime(wildcards, attempt):
+    """sha256 at ~500 MB/s of every counts file (bundle sizes: docs/SCALING.md)."""
+    sizes = [
+        os.path.getsize(path)
+        for path in all_bundle_counts(wildcards)
+        if os.path.exists(path)
+    ]
+    return minutes(sum(sizes) / 5e8, attempt)
 
 
 def bundle_contig_counts(wildcards):

@@ -1,7 +1,30 @@
+# Counts files are hashed once per run (verify_bundles), not in every merge job.
+rule verify_bundles:
+    input:
+        manifests=bundle_manifests,
+        counts=all_bundle_counts,
+    output:
+        f"{OUTDIR}/bundles.verified.json",
+    log:
+        f"{OUTDIR}/logs/verify_bundles.log",
+    conda:
+        "../envs/merge.yaml"
+    threads: 1
+    resources:
+        runtime=verify_bundles_runtime,
+    params:
+        europanel=EUROPANEL,
+        bundles=" ".join(BUNDLES),
+    shell:
+        "{params.europanel} verify-bundles --bundles {params.bundles}"
+        " --output {output} > {log} 2>&1"
+
+
 rule merge:
     input:
         manifests=bundle_manifests,
         counts=bundle_contig_counts,
+        verified=f"{OUTDIR}/bundles.verified.json",
     output:
         records=temp(f"{OUTDIR}/merged/{{chunk}}.parquet"),
         summary=f"{OUTDIR}/merged/{{chunk}}.summary.json",
@@ -24,6 +47,7 @@ rule merge:
         annotations=site_annotation_options(),
     shell:
         "{params.europanel} merge --bundles {params.bundles} --chunk {wildcards.chunk}"
+        " --verified {input.verified}"
         " --chunk-size {params.chunk_size} --absent-sites {params.absent_sites}"
         " --faf-exclude {params.faf_exclude} --min-group-size {params.min_group_size}"
         " --min-carriers {params.min_carriers} {params.annotations}"
