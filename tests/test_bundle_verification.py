@@ -48,3 +48,22 @@ def test_a_manifest_changed_since_verification_is_refused(tmp_path):
     (tmp_path / "A/manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="changed since the bundles were verified"):
         open_bundles(bundles, verified=str(record))
+
+
+def test_a_merge_job_reads_only_the_row_groups_of_its_chunk(tmp_path):
+    """Bundle counts are written in row groups in genome order, so the POS filter of a merge
+    job (Bundle.counts) skips the rest of the contig."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from europanel.bundle import COUNTS_ROW_GROUP, Bundle
+
+    n = 3 * COUNTS_ROW_GROUP
+    table = pd.DataFrame({"pos": range(1, n + 1), "ref": "A", "alt": "C", "filtered": False})
+    folder = tmp_path / "bundle"
+    (folder / "counts").mkdir(parents=True)
+    table.to_parquet(folder / "counts/chr1.parquet", index=False, row_group_size=COUNTS_ROW_GROUP)
+    assert pq.ParquetFile(folder / "counts/chr1.parquet").metadata.num_row_groups == 3
+    manifest = {"counts": {"chr1": {"file": "counts/chr1.parquet"}}}
+    rows = Bundle(folder, manifest).counts("chr1", 100, 200)
+    assert rows["pos"].tolist() == list(range(100, 201))

@@ -38,6 +38,7 @@ from europanel.regions import (
 from europanel.sheets import InputError, cohort_groups, group_membership
 
 BUNDLE_FORMAT = "europanel-bundle/2"  # /2: small groups withheld (europanel.disclosure)
+COUNTS_ROW_GROUP = 20_000  # records per row group of a bundle's counts file
 # Settings that must agree between bundles for their counts to be summed.
 MUST_AGREE = ("reference_build", "contigs", "par", "genotype_qc")
 
@@ -185,7 +186,8 @@ def write_bundle(
             keep = ~np.isin(classes, silent)
             table = suppress_table(table[keep].reset_index(drop=True), classes[keep], withheld)
         partial = target.with_suffix(".parquet.partial")
-        table.to_parquet(partial, index=False)
+        # Row groups in genome order: a merge job's POS filter reads only its chunk's groups.
+        table.to_parquet(partial, index=False, row_group_size=COUNTS_ROW_GROUP)
         os.replace(partial, target)
         counts[contig] = {
             "file": f"counts/{contig}.parquet",
