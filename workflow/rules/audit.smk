@@ -6,6 +6,7 @@
 rule audit:
     input:
         manifests=bundle_manifests,
+        verified=VERIFIED_BUNDLES,
         counts=report_bundle_counts,
         vcf=f"{OUTDIR}/panel/{config['panel_name']}.sites.vcf.gz",
         parquet=f"{OUTDIR}/panel/{config['panel_name']}.sites.parquet",

@@ -191,6 +191,10 @@ def bundle_manifests(wildcards):
     return [f"{folder}/manifest.json" for folder in BUNDLES]
 
 
+# Every job that reads bundle counts waits for their checksums (the verify_bundles job).
+VERIFIED_BUNDLES = f"{OUTDIR}/bundles.verified.json"
+
+
 def all_bundle_counts(wildcards):
     return [
         f"{folder}/counts/{contig}.parquet" for folder in BUNDLES for contig in CONTIGS

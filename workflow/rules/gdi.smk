@@ -6,6 +6,7 @@
 rule allsites_an:
     input:
         manifests=bundle_manifests,
+        verified=VERIFIED_BUNDLES,
         panel=f"{PANEL_STEM}.sites.parquet",
     output:
         tsv=f"{PANEL_STEM}.allsites_an.tsv.gz",
@@ -34,6 +35,7 @@ rule gdi_export:
     input:
         panel=f"{PANEL_STEM}.sites.parquet",
         manifests=bundle_manifests,
+        verified=VERIFIED_BUNDLES,
     output:
         summary=f"{OUTDIR}/gdi/summary.json",
     log:

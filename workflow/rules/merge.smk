@@ -4,7 +4,7 @@ rule verify_bundles:
         manifests=bundle_manifests,
         counts=all_bundle_counts,
     output:
-        f"{OUTDIR}/bundles.verified.json",
+        VERIFIED_BUNDLES,
     log:
         f"{OUTDIR}/logs/verify_bundles.log",
     conda:
@@ -24,7 +24,7 @@ rule merge:
     input:
         manifests=bundle_manifests,
         counts=bundle_contig_counts,
-        verified=f"{OUTDIR}/bundles.verified.json",
+        verified=VERIFIED_BUNDLES,
     output:
         records=temp(f"{OUTDIR}/merged/{{chunk}}.parquet"),
         summary=f"{OUTDIR}/merged/{{chunk}}.summary.json",

@@ -6,6 +6,7 @@
 rule report_samples:
     input:
         manifests=bundle_manifests,
+        verified=VERIFIED_BUNDLES,
     output:
         figure=report(
             f"{OUTDIR}/report/samples.png",
@@ -35,6 +36,7 @@ if not BUNDLE_MODE:
     rule report_sites:
         input:
             manifests=bundle_manifests,
+            verified=VERIFIED_BUNDLES,
             normalised=expand(
                 f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.stats.json",
                 cohort=COHORTS,
@@ -77,6 +79,7 @@ if not BUNDLE_MODE:
 rule report_cohorts:
     input:
         manifests=bundle_manifests,
+        verified=VERIFIED_BUNDLES,
         counts=report_bundle_counts,
     output:
         concordance=report(
@@ -126,6 +129,7 @@ rule report_cohorts:
 rule report_panel:
     input:
         manifests=bundle_manifests,
+        verified=VERIFIED_BUNDLES,
         panel=f"{OUTDIR}/panel/{config['panel_name']}.sites.parquet",
     output:
         sfs=report(
@@ -167,6 +171,7 @@ rule report_panel:
 rule report_summary:
     input:
         manifests=bundle_manifests,
+        verified=VERIFIED_BUNDLES,
         panel=f"{OUTDIR}/panel/{config['panel_name']}.sites.parquet",
         merged=expand(f"{OUTDIR}/merged/{{chunk}}.summary.json", chunk=CHUNKS),
         sites=report_sites_table,
