@@ -357,34 +357,42 @@ def first_polyploid_genotype(path: str) -> tuple[str, str, int] | None:
         except (OSError, ValueError):
             pass  # an unreadable record is reported by read_header
         return None
+    samples: list[str] = []
+    for line in peek_text_lines(path):
+        if line.startswith("#CHROM"):
+            samples = line.rstrip("\n").split("\t")[9:]
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t", 9)
+        if len(fields) > 9 and fields[8].split(":")[0] == "GT":
+            found = POLYPLOID_GT.search(line, len(line) - len(fields[9]) - 1)
+            if found is not None:
+                # The match starts at the sample's own tab; 8 precede the first's.
+                column = line.count("\t", 0, found.start()) - 8
+                genotype = found.group(0).strip()
+                sample = samples[column] if 0 <= column < len(samples) else "?"
+                ploidy = len(re.split(r"[/|]", genotype))
+                return f"{fields[0]}:{fields[1]}", sample, ploidy
+    return None
+
+
+def peek_text_lines(path: str):
+    """The header lines and the first PEEK_RECORDS records of a text VCF (plain or
+    bgzipped); nothing more where the file is damaged (the other checks report that)."""
     import gzip
 
     opener = gzip.open if Path(path).suffix in (".gz", ".bgz") else open
-    samples: list[str] = []
     try:
         with opener(path, "rt", errors="replace") as text:
-            n = 0
+            records = 0
             for line in text:
-                if line.startswith("#CHROM"):
-                    samples = line.rstrip("\n").split("\t")[9:]
-                if line.startswith("#"):
-                    continue
-                fields = line.split("\t", 9)
-                if len(fields) > 9 and fields[8].split(":")[0] == "GT":
-                    found = POLYPLOID_GT.search(line, len(line) - len(fields[9]) - 1)
-                    if found is not None:
-                        # The match starts at the sample's own tab; 8 precede the first's.
-                        column = line.count("\t", 0, found.start()) - 8
-                        genotype = found.group(0).strip()
-                        sample = samples[column] if 0 <= column < len(samples) else "?"
-                        ploidy = len(re.split(r"[/|]", genotype))
-                        return f"{fields[0]}:{fields[1]}", sample, ploidy
-                n += 1
-                if n == PEEK_RECORDS:
-                    break
+                yield line
+                if not line.startswith("#"):
+                    records += 1
+                    if records == PEEK_RECORDS:
+                        return
     except (OSError, EOFError):
-        pass  # a damaged file is reported by the other checks
-    return None
+        return
 
 
 def first_format_key_problem(path: str) -> tuple[str, str, bool] | None:
@@ -394,35 +402,24 @@ def first_format_key_problem(path: str) -> tuple[str, str, bool] | None:
     Read from the text (a text VCF only): htslib has already dropped the repeat and
     declared the unknown key by the time pysam shows the record.
     """
-    import gzip
-
     if Path(path).suffix == ".bcf":
         return None
-    opener = gzip.open if Path(path).suffix in (".gz", ".bgz") else open
     declared = set()
-    try:
-        with opener(path, "rt", errors="replace") as text:
-            n = 0
-            for line in text:
-                if line.startswith("##FORMAT=<ID="):
-                    declared.add(line[len("##FORMAT=<ID=") :].split(",", 1)[0].rstrip(">\n"))
-                if line.startswith("#"):
-                    continue
-                fields = line.split("\t", 9)
-                if len(fields) > 8:
-                    keys = fields[8].strip().split(":")
-                    where = f"{fields[0]}:{fields[1]}"
-                    repeated = next((k for k in keys if keys.count(k) > 1), None)
-                    if repeated is not None:
-                        return where, repeated, True
-                    unknown = next((k for k in keys if k not in declared and k != "."), None)
-                    if unknown is not None:
-                        return where, unknown, False
-                n += 1
-                if n == PEEK_RECORDS:
-                    break
-    except (OSError, EOFError):
-        pass  # a damaged file is reported by the other checks
+    for line in peek_text_lines(path):
+        if line.startswith("##FORMAT=<ID="):
+            declared.add(line[len("##FORMAT=<ID=") :].split(",", 1)[0].rstrip(">\n"))
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t", 9)
+        if len(fields) > 8:
+            keys = fields[8].strip().split(":")
+            where = f"{fields[0]}:{fields[1]}"
+            repeated = next((k for k in keys if keys.count(k) > 1), None)
+            if repeated is not None:
+                return where, repeated, True
+            unknown = next((k for k in keys if k not in declared and k != "."), None)
+            if unknown is not None:
+                return where, unknown, False
     return None
 
 
