@@ -88,11 +88,27 @@ class PanelGroups:
         return PatternPolicy(atoms, make_groups(self.cohorts, self.populations), min_group_size)
 
 
+def record_patterns(
+    ploidy_class: np.ndarray, called_by: list[list[str]]
+) -> tuple[list[tuple[int, frozenset[str]]], np.ndarray]:
+    """The distinct disclosure patterns (ploidy class, calling cohorts) of a chunk's
+    records, and each record's pattern index: decisions are made once per pattern."""
+    index: dict[tuple[int, frozenset[str]], int] = {}
+    which = np.array(
+        [
+            index.setdefault((int(cls), frozenset(called)), len(index))
+            for cls, called in zip(ploidy_class, called_by)
+        ],
+        dtype=np.int64,
+    )
+    return list(index), which
+
+
 def published_groups(
     policy: PatternPolicy,
     groups: list[str],
-    ploidy_class: np.ndarray,
-    called_by: list[list[str]],
+    patterns: list[tuple[int, frozenset[str]]],
+    which: np.ndarray,
     unknown: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per record, which panel groups are published, and whether the total is.
@@ -103,18 +119,14 @@ def published_groups(
     leak: fewer published rows span a smaller space."""
     cohorts, populations = policy_labels(policy)
     as_group = {g: group_of_label(g, cohorts, populations) for g in groups}
-    shown = np.zeros((len(called_by), len(groups)), dtype=bool)
-    total = np.zeros(len(called_by), dtype=bool)
-    decided: dict = {}
-    for i, (cls, called) in enumerate(zip(ploidy_class, called_by)):
-        key = (int(cls), frozenset(called))
-        if key not in decided:
-            allowed = policy.published(*key)
-            decided[key] = (
-                np.array([as_group[g] in allowed for g in groups], dtype=bool),
-                any(g.label == TOTAL for g in allowed),
-            )
-        shown[i], total[i] = decided[key]
+    by_pattern = np.zeros((len(patterns), len(groups)), dtype=bool)
+    total_by_pattern = np.zeros(len(patterns), dtype=bool)
+    for i, key in enumerate(patterns):
+        allowed = policy.published(*key)
+        by_pattern[i] = [as_group[g] in allowed for g in groups]
+        total_by_pattern[i] = any(g.label == TOTAL for g in allowed)
+    shown = by_pattern[which].reshape(len(which), len(groups))
+    total = total_by_pattern[which]
     cohort_columns = [j for j, g in enumerate(groups) if g in cohorts]
     total &= ~unknown[:, cohort_columns].any(axis=1)
     return shown & ~unknown, total
@@ -239,7 +251,8 @@ def merge_chunk(
         raise ValueError("merge_chunk needs each cohort's group_sizes (disclosure control)")
     sizes_by_cohort = {c.label: c.group_sizes for c in cohorts}
     disclosure = panel.disclosure_policy(sizes_by_cohort, policy.min_group_size)
-    shown, total_shown = published_groups(disclosure, groups, ploidy_class, called_by, unknown)
+    patterns, which = record_patterns(ploidy_class, called_by)
+    shown, total_shown = published_groups(disclosure, groups, patterns, which, unknown)
     # A record whose total would isolate fewer than k samples (say, called by one small
     # cohort only) is not published at all.
     summary["withheld_disclosure"] = int((keep & ~total_shown).sum())
@@ -250,7 +263,7 @@ def merge_chunk(
         contig, keys, totals, overall, panel, policy, called_by, filtered_by, shown
     )
     if annotations is not None:
-        het_cells = heterogeneity_cells(disclosure, panel, ploidy_class, called_by, annotations)
+        het_cells = heterogeneity_cells(disclosure, panel, patterns, which, annotations)
         records = add_site_annotations(
             records,
             ploidy_class,
@@ -351,9 +364,7 @@ def counted_pieces(cohort: CohortCounts, ploidy_class: np.ndarray) -> dict[str, 
     return pieces
 
 
-def heterogeneity_cells(
-    disclosure, panel, ploidy_class, called_by, annotations
-) -> dict[str, np.ndarray]:
+def heterogeneity_cells(disclosure, panel, patterns, which, annotations) -> dict[str, np.ndarray]:
     """Per population, the records where its cohort x population cells may enter the
     cross-country test. The p-value is a function of those cells' counts, so they are
     treated as published: a population enters only where adding its cells to the
@@ -362,15 +373,11 @@ def heterogeneity_cells(
         p: sorted(c for c in panel.cohorts if annotations.cell_sizes.get((c, p), 0) >= 1)
         for p in panel.populations
     }
-    allowed = {p: np.zeros(len(called_by), dtype=bool) for p in panel.populations}
-    decided: dict = {}
-    for i, (cls, called) in enumerate(zip(ploidy_class, called_by)):
-        key = (int(cls), frozenset(called))
-        if key not in decided:
-            decided[key] = disclosure.safe_cells(*key, candidates)
-        for population in decided[key]:
-            allowed[population][i] = True
-    return allowed
+    safe = [set(disclosure.safe_cells(*key, candidates)) for key in patterns]
+    return {
+        p: np.array([p in allowed for allowed in safe], dtype=bool)[which]
+        for p in panel.populations
+    }
 
 
 def add_site_annotations(
