@@ -36,7 +36,7 @@ lint: $(VENV)/.installed-test
 
 # Regenerate the bundled demo cohorts (deterministic: same seed, same bytes).
 demo: $(VENV)/.installed
-	$(BIN)/python -m europanel.demo --outdir resources/demo --sheets config --seed 20261124
+	$(BIN)/europanel-dev demo --outdir resources/demo --sheets config --seed 20261124
 
 clean:
 	rm -rf results .snakemake
@@ -53,4 +53,4 @@ bench: $(VENV)/.installed-bench
 	@for tool in bcftools plink2; do command -v $$tool >/dev/null || { \
 		echo "make bench needs $$tool (Debian package): apt-get update && apt-get install -y bcftools plink2"; \
 		exit 2; }; done
-	$(BIN)/europanel bench $(BENCH_ARGS)
+	$(BIN)/europanel-dev bench $(BENCH_ARGS)

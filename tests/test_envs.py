@@ -8,7 +8,9 @@ followed statically (ast) through every definition the reached code refers to, i
 europanel module, function-local imports included; what the reached code imports from
 outside the standard library and the package is what the rule's env must provide. The
 handlers the parser registers (`set_defaults(func=...)`) are entry points of their own,
-not references: `europanel count` never runs the benchmark's imports.
+not references: `europanel count` never runs the audit's imports. The development tools
+(scripts/europanel_dev: benchmark, simulation, demo generator) are walked too, and no
+rule, nor the parsing of the workflow, may reach them.
 
 A module whose conda or pip name differs from its import name goes into PACKAGES below.
 """
@@ -28,6 +30,9 @@ import yaml
 from conftest import REPO
 
 PACKAGE_DIR = REPO / "scripts" / "europanel"
+DEV_PACKAGE_DIR = REPO / "scripts" / "europanel_dev"
+# The repository's own packages: imports of these are followed, not looked up as needs.
+PACKAGES_HERE = ("europanel", "europanel_dev")
 RULES_DIR = REPO / "workflow" / "rules"
 ENVS_DIR = REPO / "workflow" / "envs"
 SNAKEFILES = [REPO / "workflow" / "Snakefile", *sorted(RULES_DIR.glob("*.smk"))]
@@ -79,6 +84,7 @@ class Need:
 class Module:
     name: str
     tree: ast.Module
+    is_package: bool = False  # an __init__.py: its relative imports start from itself
     definitions: dict[str, ast.AST] = field(default_factory=dict)
     # Names bound by any import in the module (module level or function-local), to what:
     # ("module", "europanel.x") or ("member", "europanel.x", "attr").
@@ -86,38 +92,47 @@ class Module:
 
 
 def load_package(directory: Path, package: str) -> dict[str, Module]:
+    """Every module of the package, subpackages included (`europanel.io.vcf`)."""
     modules = {}
-    for path in sorted(directory.glob("*.py")):
-        name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-        module = Module(name, ast.parse(path.read_text(), str(path)))
+    for path in sorted(directory.rglob("*.py")):
+        parts = [package, *path.relative_to(directory).with_suffix("").parts]
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        module = Module(name, ast.parse(path.read_text(), str(path)), is_package)
         for node in module.tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 module.definitions[node.name] = node
         modules[name] = module
     for module in modules.values():
         for node in ast.walk(module.tree):
-            for name, target in import_bindings(node, package, modules):
+            for name, target in import_bindings(node, module, (package,), modules):
                 module.bindings.setdefault(name, set()).add(target)
     return modules
 
 
-def imported_from(node: ast.ImportFrom, package: str) -> str:
-    """The absolute module of `from X import ...` (relative: within the flat package)."""
+def in_packages(name: str, packages) -> bool:
+    return name.split(".")[0] in packages
+
+
+def imported_from(node: ast.ImportFrom, module: Module) -> str:
+    """The absolute module of `from X import ...` in `module` (relative: from its package)."""
     if node.level == 0:
         return node.module
-    return f"{package}.{node.module}" if node.module else package
+    parts = module.name.split(".")
+    base = parts[: len(parts) - node.level + (1 if module.is_package else 0)]
+    return ".".join(base + ([node.module] if node.module else []))
 
 
-def import_bindings(node: ast.AST, package: str, modules) -> list[tuple[str, tuple]]:
-    """Names an import statement binds to parts of the package."""
+def import_bindings(node: ast.AST, module: Module, packages, modules) -> list[tuple[str, tuple]]:
+    """Names an import statement binds to parts of the packages."""
     bound = []
     if isinstance(node, ast.Import):
         for alias in node.names:
-            if alias.name.split(".")[0] == package:
+            if in_packages(alias.name, packages):
                 bound.append((alias.asname or alias.name.split(".")[0], ("module", alias.name)))
     elif isinstance(node, ast.ImportFrom):
-        source = imported_from(node, package)
-        if source.split(".")[0] == package:
+        source = imported_from(node, module)
+        if in_packages(source, packages):
             for alias in node.names:
                 submodule = f"{source}.{alias.name}"
                 target = (
@@ -201,11 +216,26 @@ def versions_asked(call: ast.Call, unit: list[ast.AST]) -> list[str] | None:
     return None
 
 
+@dataclass
+class Walk:
+    needs: dict[str, Need]  # third-party distributions the reached code imports
+    unknown: list[str]  # places whose needs cannot be read statically
+    reached: set[tuple[str, str | None]]  # (module, definition or None for its body)
+
+
 def third_party_needs(
-    modules: dict[str, Module], entries: list[tuple[str, str | None]], package: str
+    modules: dict[str, Module], entries: list[tuple[str, str | None]], packages
 ) -> tuple[dict[str, Need], list[str]]:
     """Distributions the code reached from `entries` needs ((module, definition or None
     for the module body)), and the places whose needs cannot be read statically."""
+    walked = walk_code(modules, entries, packages)
+    return walked.needs, walked.unknown
+
+
+def walk_code(modules: dict[str, Module], entries: list[tuple[str, str | None]], packages) -> Walk:
+    """The walk behind third_party_needs; `packages`: the top-level name(s) of the code
+    walked (imports of these are followed, others are needs)."""
+    packages = (packages,) if isinstance(packages, str) else tuple(packages)
     needs: dict[str, Need] = {}
     unknown: list[str] = []
     reached: set[tuple[str, str | None]] = set()
@@ -214,7 +244,9 @@ def third_party_needs(
     def reach(module_name: str, definition: str | None = None) -> None:
         if module_name not in modules:
             return
-        todo.append((package, None))  # importing a submodule runs the package's __init__
+        # Importing a submodule runs the __init__ of every package above it.
+        parts = module_name.split(".")
+        todo.extend((".".join(parts[:i]), None) for i in range(1, len(parts)))
         todo.append((module_name, None))
         if definition is not None and definition in modules[module_name].definitions:
             todo.append((module_name, definition))
@@ -259,11 +291,11 @@ def third_party_needs(
                 names = (
                     [a.name for a in node.names]
                     if isinstance(node, ast.Import)
-                    else [imported_from(node, package)]
+                    else [imported_from(node, module)]
                 )
                 for imported in names:
                     top = imported.split(".")[0]
-                    if top == package:
+                    if top in packages:
                         reach(imported)
                         if isinstance(node, ast.ImportFrom):
                             for alias in node.names:
@@ -290,15 +322,15 @@ def third_party_needs(
                 if asked is None:
                     unknown.append(f"{where}: metadata.version() of a name not known statically")
                 for distribution in asked or []:
-                    if normalised(distribution) != normalised(package):
+                    if normalised(distribution) not in map(normalised, packages):
                         needs.setdefault(
                             normalised(distribution),
                             Need(normalised(distribution), f"{where} (metadata.version)"),
                         )
-    return needs, unknown
+    return Walk(needs, unknown, reached)
 
 
-MODULES = load_package(PACKAGE_DIR, "europanel")
+MODULES = load_package(PACKAGE_DIR, "europanel") | load_package(DEV_PACKAGE_DIR, "europanel_dev")
 
 
 def subcommand_handlers() -> dict[str, tuple[str, str]]:
@@ -315,11 +347,16 @@ def subcommand_handlers() -> dict[str, tuple[str, str]]:
     return handlers
 
 
-def subcommand_needs(subcommand: str) -> tuple[dict[str, Need], list[str]]:
+def subcommand_walk(subcommand: str) -> Walk:
     module, function = subcommand_handlers()[subcommand]
     # `python -m europanel.cli`: the module body, then its `__main__` guard calls main.
     entries = [("europanel.cli", None), ("europanel.cli", "main"), (module, function)]
-    return third_party_needs(MODULES, entries, "europanel")
+    return walk_code(MODULES, entries, PACKAGES_HERE)
+
+
+def subcommand_needs(subcommand: str) -> tuple[dict[str, Need], list[str]]:
+    walked = subcommand_walk(subcommand)
+    return walked.needs, walked.unknown
 
 
 def snakefile_imports() -> list[ast.AST]:
@@ -333,15 +370,20 @@ def snakefile_imports() -> list[ast.AST]:
     return statements
 
 
-def workflow_parse_needs() -> tuple[dict[str, Need], list[str]]:
-    """What parsing the workflow needs: its own imports and the package code they reach."""
+def workflow_parse_walk() -> Walk:
+    """What parsing the workflow runs: its own imports and the package code they reach."""
     tree = ast.Module(body=snakefile_imports(), type_ignores=[])
     modules = dict(MODULES)
-    modules["<snakefile>"] = Module("<snakefile>", tree)
+    modules["<snakefile>"] = snakefile = Module("<snakefile>", tree)
     for node in tree.body:
-        for name, target in import_bindings(node, "europanel", MODULES):
-            modules["<snakefile>"].bindings.setdefault(name, set()).add(target)
-    return third_party_needs(modules, [("<snakefile>", None)], "europanel")
+        for name, target in import_bindings(node, snakefile, PACKAGES_HERE, MODULES):
+            snakefile.bindings.setdefault(name, set()).add(target)
+    return walk_code(modules, [("<snakefile>", None)], PACKAGES_HERE)
+
+
+def workflow_parse_needs() -> tuple[dict[str, Need], list[str]]:
+    walked = workflow_parse_walk()
+    return walked.needs, walked.unknown
 
 
 # ---------------------------------------------------------------------------------------
@@ -521,7 +563,7 @@ def test_every_import_of_the_package_is_declared_in_a_requirements_file():
     entries = [(name, None) for name in MODULES] + [
         (name, definition) for name, module in MODULES.items() for definition in module.definitions
     ]
-    needs, unknown = third_party_needs(MODULES, entries, "europanel")
+    needs, unknown = third_party_needs(MODULES, entries, PACKAGES_HERE)
     undeclared = [
         f"{need.where} imports {need.pip}, which no requirements*.txt pins"
         for need in needs.values()
@@ -534,7 +576,7 @@ def test_every_import_of_the_package_is_declared_in_a_requirements_file():
 def test_needs_follow_calls_not_files():
     """The walk itself, on the real package: count reads BGZF with isal and needs no
     scipy; merge, publish and the report reach scipy through europanel.frequencies; no
-    rule pays for the benchmark's imports that build_parser's modules hold in functions."""
+    rule pays for the benchmark's imports."""
     count = subcommand_needs("count")[0]
     assert {"isal", "numpy", "pandas", "pyarrow", "pysam"} <= set(count)
     assert "scipy" not in count and "matplotlib" not in count
@@ -581,3 +623,62 @@ def test_walk_on_a_hand_made_package(tmp_path):
     needs, _ = third_party_needs(modules, [("pkg.util", "versions_caller")], "pkg")
     assert {"cyvcf2", "pysam"} <= set(needs)
     assert "scipy" not in needs and "never-needed" not in needs
+
+
+def test_no_rule_reaches_the_development_tools():
+    """The benchmark, the simulator and the demo generator live in europanel_dev: no
+    subcommand a rule runs, nor the parsing of the workflow, reaches any of its code."""
+    walks = {
+        f"rule {rule.name} (`europanel {rule.subcommand}`)": subcommand_walk(rule.subcommand)
+        for rule in workflow_rules()
+        if rule.subcommand
+    }
+    walks["parsing the workflow (Snakefile, rules/*.smk)"] = workflow_parse_walk()
+    problems = [
+        f"{what} reaches {module}" + (f".{definition}" if definition else "")
+        for what, walked in walks.items()
+        for module, definition in sorted(walked.reached, key=str)
+        if in_packages(module, ("europanel_dev",))
+    ]
+    assert not problems, "\n".join(problems)
+    # The walk does see the dev package where it is used: `europanel-dev bench` reaches
+    # the benchmark and the simulator, and their imports.
+    bench = walk_code(
+        MODULES,
+        [
+            ("europanel_dev.cli", None),
+            ("europanel_dev.cli", "main"),
+            ("europanel_dev.cli", "cmd_bench"),
+        ],
+        PACKAGES_HERE,
+    )
+    assert {("europanel_dev.bench", "run"), ("europanel_dev.simulate", "simulate")} <= bench.reached
+    assert {"msprime", "psutil"} <= set(bench.needs)
+
+
+def test_walk_follows_subpackages_and_relative_imports(tmp_path):
+    """`from ..core import maths` in pkg/stages/run.py reaches pkg/core/maths.py, and
+    importing pkg.stages.run runs pkg/__init__.py and pkg/stages/__init__.py."""
+    package = tmp_path / "pkg"
+    for folder in (package, package / "core", package / "stages"):
+        folder.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "core" / "__init__.py").write_text("")
+    (package / "stages" / "__init__.py").write_text("import yaml\n")
+    (package / "core" / "maths.py").write_text("def f():\n    import scipy\n")
+    (package / "stages" / "run.py").write_text(
+        "from ..core import maths\nfrom . import helper\ndef go():\n    maths.f()\n"
+    )
+    (package / "stages" / "helper.py").write_text("import numpy\n")
+    modules = load_package(package, "pkg")
+    assert set(modules) == {
+        "pkg",
+        "pkg.core",
+        "pkg.stages",
+        "pkg.core.maths",
+        "pkg.stages.run",
+        "pkg.stages.helper",
+    }
+    entries = [("pkg.stages.run", None), ("pkg.stages.run", "go")]
+    needs, unknown = third_party_needs(modules, entries, "pkg")
+    assert set(needs) == {"pyyaml", "scipy", "numpy"} and not unknown

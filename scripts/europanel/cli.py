@@ -623,17 +623,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["tsv", "json"], default="tsv")
     p.set_defaults(func=cmd_lookup)
 
-    # Benchmark tooling (simulate.py, bench.py): imported only when used.
-    p = sub.add_parser("simulate", help="simulate country cohorts at real sizes (msprime)")
-    from europanel import simulate
-
-    simulate.add_arguments(p)
-    p.set_defaults(func=simulate.run)
-    p = sub.add_parser("bench", help="benchmark against bcftools, plink2 and scikit-allel")
-    from europanel import bench
-
-    bench.add_arguments(p)
-    p.set_defaults(func=bench.run)
     add_qc_figures_parser(sub)
     return parser
 

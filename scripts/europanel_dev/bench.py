@@ -2,7 +2,7 @@
 
 One run, on the same files, side by side:
 
-1. simulate the dataset (`europanel simulate`; timed, reused when it exists);
+1. simulate the dataset (`europanel-dev simulate`; timed, reused when it exists);
 2. end to end on 2 cores: `snakemake --cores 2` on the simulated config,
    against the bcftools pipeline a user would otherwise script (per cohort
    `norm -m -any -f | norm -d exact | +fill-tags -S | view -G`, two cohorts
@@ -23,8 +23,8 @@ memory (resident memory of the process tree, sampled every 20 ms); each is
 run `--runs` times (tools interleaved) and the median is reported.
 Nothing here is a test: no timing is ever asserted.
 
-    europanel bench            # the issue's size: 5 cohorts x 400 samples x 20 Mb
-    europanel bench --quick    # a small dataset for development
+    europanel-dev bench            # the issue's size: 5 cohorts x 400 samples x 20 Mb
+    europanel-dev bench --quick    # a small dataset for development
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ class Bench:
         missing = [tool for tool in ("bcftools", "plink2") if shutil.which(tool) is None]
         if missing:
             raise SystemExit(
-                f"europanel bench needs {' and '.join(missing)} (Debian packages): {APT_HINT}"
+                f"europanel-dev bench needs {' and '.join(missing)} (Debian packages): {APT_HINT}"
             )
         try:
             import allel  # noqa: F401
@@ -200,11 +200,11 @@ class Bench:
             import psutil  # noqa: F401
         except ImportError as error:
             raise SystemExit(
-                f"europanel bench needs {error.name}: pip install -r requirements-bench.txt"
+                f"europanel-dev bench needs {error.name}: pip install -r requirements-bench.txt"
             ) from None
 
     def simulate(self) -> None:
-        from europanel.simulate import simulate
+        from europanel_dev.simulate import simulate
 
         wanted = {
             "cohorts": self.preset["cohorts"],
@@ -452,10 +452,11 @@ class Bench:
             (
                 Result(
                     "scikit-allel read_vcf + count_alleles_subpops (same records, VCF.gz, GT)",
-                    f"{Path(self.python).name} -m europanel.bench allel <VCF.gz> <C>.subpops.json",
+                    f"{Path(self.python).name} -m europanel_dev.bench allel"
+                    " <VCF.gz> <C>.subpops.json",
                 ),
                 lambda b: (
-                    f"{self.python} -m europanel.bench allel {self.vcfs[b]} "
+                    f"{self.python} -m europanel_dev.bench allel {self.vcfs[b]} "
                     f"{aux}/{cohort(b)}.subpops.json"
                 ),
             ),
@@ -468,7 +469,7 @@ class Bench:
         tools = self.count_tools()
         inprocess = Result(
             "europanel count_bcf in one process, all BCFs (no interpreter start-up per BCF)",
-            f"{Path(self.python).name} -m europanel.bench count-many <BCFs>",
+            f"{Path(self.python).name} -m europanel_dev.bench count-many <BCFs>",
         )
         self.inprocess_work: list[float] = []
         # The same tools on one BCF per cohort (the chunks concatenated): start-up amortised.
@@ -492,7 +493,7 @@ class Bench:
             report = self.aux / "count_many.json"
             inprocess.runs.append(
                 measure(
-                    f"{self.python} -m europanel.bench count-many "
+                    f"{self.python} -m europanel_dev.bench count-many "
                     f"--samples {self.data}/samples.tsv "
                     f"--block-size {self.preset['block_size']} --report {report} "
                     + " ".join(map(str, self.bcfs)),
@@ -604,7 +605,7 @@ class Bench:
         self.count_profile = profile_summary(stats)
         report = self.aux / "normalise_steps.json"
         measure(
-            f"{self.python} -m europanel.bench normalise-steps --data {self.data} "
+            f"{self.python} -m europanel_dev.bench normalise-steps --data {self.data} "
             f"--cohort {bcf.parent.name} --chunk {bcf.stem} "
             f"--chunk-size {self.preset['chunk_size']} --report {report}",
             env=self.env,
@@ -637,7 +638,7 @@ class Bench:
 
 
 # ---------------------------------------------------------------------------
-# Helpers run as child processes (`python -m europanel.bench ...`)
+# Helpers run as child processes (`python -m europanel_dev.bench ...`)
 # ---------------------------------------------------------------------------
 
 
@@ -1270,7 +1271,7 @@ def main(argv: list[str] | None = None) -> None:
     """Helpers the benchmark runs as child processes."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m europanel.bench")
+    parser = argparse.ArgumentParser(prog="python -m europanel_dev.bench")
     sub = parser.add_subparsers(dest="helper", required=True)
     p = sub.add_parser("allel")
     p.add_argument("vcf")

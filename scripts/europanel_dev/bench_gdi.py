@@ -1,6 +1,6 @@
 """Benchmark of the all-sites AN file size and `europanel lookup` throughput (docs/BENCHMARKS.md).
 
-    python -m europanel.bench_gdi --outdir /tmp/bench_gdi [--length 20000000]
+    python -m europanel_dev.bench_gdi --outdir /tmp/bench_gdi [--length 20000000]
 
 A simulated panel at the default bench preset's size (5 cohorts x 400 samples, one
 20 Mb contig, 5 populations, no sample data needed): a random reference, callable
@@ -145,7 +145,7 @@ def run(args) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--length", type=int, default=20_000_000)
@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--queries", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
-    print(json.dumps(run(parser.parse_args()), indent=1))
+    print(json.dumps(run(parser.parse_args(argv)), indent=1))
 
 
 if __name__ == "__main__":

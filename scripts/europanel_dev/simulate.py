@@ -1,4 +1,4 @@
-"""Simulated country cohorts at real sizes, for the benchmark (`europanel simulate`).
+"""Simulated country cohorts at real sizes, for the benchmark (`europanel-dev simulate`).
 
 A European-like coalescent history (msprime): countries split off a common
 ancestral population between 2,000 and 1,000 generations ago, each with
@@ -21,7 +21,7 @@ Written, all on one autosome (`chr20` by default, so ploidy plays no part):
 
 Deterministic: the same arguments give the same bytes.
 
-    europanel simulate --outdir bench/data --cohorts 5 --samples 400 --length 20000000
+    europanel-dev simulate --outdir bench/data --cohorts 5 --samples 400 --length 20000000
 """
 
 from __future__ import annotations
