@@ -108,8 +108,8 @@ def unsuppressed_demo_panel(demo_run) -> pd.DataFrame:
     record), merged from the cohorts' unsuppressed count tables (kept by --notemp): the
     twin that published values and withheld trap values are checked against."""
     from europanel.bundle import Bundle
+    from europanel.core.regions import PloidyMap, bare_name, chunk_by_name
     from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
-    from europanel.regions import PloidyMap, bare_name, chunk_by_name
 
     results = demo_run / "results"
     bundles = [Bundle.open(str(p.parent)) for p in sorted(results.glob("bundles/*/manifest.json"))]

@@ -152,6 +152,7 @@ def test_count_bcf_equals_counting_cyvcf2_blocks(edge_bcf, tmp_path):
     on cyvcf2 rows."""
     import pandas as pd
 
+    from europanel.core.regions import PloidyMap, builtin_par_bed
     from europanel.count import (
         QC_LEVELS,
         STATS,
@@ -161,8 +162,7 @@ def test_count_bcf_equals_counting_cyvcf2_blocks(edge_bcf, tmp_path):
         expected_ploidy,
         is_symbolic,
     )
-    from europanel.regions import PloidyMap, builtin_par_bed
-    from europanel.sheets import cohort_groups, group_membership
+    from europanel.io.sheets import cohort_groups, group_membership
 
     split = tmp_path / "split.bcf"
     bcftools.norm(

@@ -8,7 +8,7 @@ import pytest
 
 from europanel.bundle import BUNDLE_FORMAT, sha256
 from europanel.cli import main, open_bundles
-from europanel.sheets import InputError
+from europanel.io.sheets import InputError
 
 
 def make_bundle(folder, cohort: str) -> str:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive_counter as naive
+from europanel.core.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR
 from europanel.count import (
     HAPLOID_END,
     INT32_MISSING,
@@ -26,8 +27,7 @@ from europanel.count import (
     count_block,
     expected_ploidy,
 )
-from europanel.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR
-from europanel.sheets import cohort_groups, group_membership
+from europanel.io.sheets import cohort_groups, group_membership
 
 COHORT = "C1"
 POPULATIONS = ("NWE", "SEU", "FIN")

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from europanel.audit import Lattice, audit
-from europanel.disclosure import (
+from europanel.core.disclosure import (
     TOTAL,
     PatternPolicy,
     effective_weights,
@@ -23,7 +22,8 @@ from europanel.disclosure import (
     make_groups,
     release_problems,
 )
-from europanel.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR
+from europanel.core.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR
+from europanel.stages.audit import Lattice, audit
 
 
 def naive_rank(rows: list[list[int]]) -> int:
@@ -372,7 +372,7 @@ def test_published_counts_equal_the_unsuppressed_ones(demo_run, unsuppressed_dem
 
 def test_release_digests_are_salted_and_follow_the_sample_set():
     from europanel.bundle import release_digests
-    from europanel.disclosure import combined_digest
+    from europanel.core.disclosure import combined_digest
 
     sheet = pd.DataFrame(
         {
@@ -396,7 +396,7 @@ def test_release_digests_are_salted_and_follow_the_sample_set():
 
 def test_a_bundle_of_the_old_format_is_refused_with_the_fix(tmp_path):
     from europanel.bundle import Bundle
-    from europanel.sheets import InputError
+    from europanel.io.sheets import InputError
 
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "europanel-bundle/1"}))
     with pytest.raises(InputError, match="rebuild the bundle with this europanel version"):
@@ -410,7 +410,7 @@ def test_a_bundle_carries_no_row_where_its_whole_cohort_is_under_the_threshold(t
     could not call it; chr1 and chrX keep theirs."""
     from europanel.bundle import write_bundle
     from europanel.count import SITE_COLUMNS, count_columns
-    from europanel.sheets import cohort_groups
+    from europanel.io.sheets import cohort_groups
 
     samples = pd.DataFrame(
         {

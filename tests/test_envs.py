@@ -575,7 +575,7 @@ def test_every_import_of_the_package_is_declared_in_a_requirements_file():
 
 def test_needs_follow_calls_not_files():
     """The walk itself, on the real package: count reads BGZF with isal and needs no
-    scipy; merge, publish and the report reach scipy through europanel.frequencies; no
+    scipy; merge, publish and the report reach scipy through europanel.core.frequencies; no
     rule pays for the benchmark's imports."""
     count = subcommand_needs("count")[0]
     assert {"isal", "numpy", "pandas", "pyarrow", "pysam"} <= set(count)

@@ -15,7 +15,7 @@ from scipy.optimize import brentq
 from scipy.special import lambertw
 from scipy.stats import poisson
 
-from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
+from europanel.core.frequencies import allele_frequency, filtering_allele_frequency, grpmax
 
 CONFIDENCES = (0.95, 0.99)
 

@@ -22,7 +22,7 @@ import pysam
 import pytest
 
 from conftest import DEMO_PANEL, make_workdir, run_snakemake
-from europanel.gdi import country_code_problems, country_codes
+from europanel.stages.gdi import country_code_problems, country_codes
 
 GDI_FIELDS = {
     "AC": ("A", "Integer"),

@@ -15,10 +15,10 @@ import pysam
 import pytest
 
 from conftest import DEMO_PANEL, REPO
-from europanel.allsites import write_allsites
 from europanel.bundle import Bundle
 from europanel.cli import main
-from europanel.lookup import lookup, write_answers
+from europanel.stages.allsites import write_allsites
+from europanel.stages.lookup import lookup, write_answers
 
 FASTA = str(REPO / "resources/demo/reference.fa")
 

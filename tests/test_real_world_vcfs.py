@@ -26,12 +26,12 @@ import pytest
 
 from conftest import make_workdir, run_snakemake
 from europanel.bundle import cohort_summary
+from europanel.core.regions import Y_PAR, Chunk, PloidyMap, counted_ploidy, read_fai
 from europanel.count import GenotypeQC, count_bcf
+from europanel.io.sheets import InputError
 from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, group_fields, merge_chunk
 from europanel.normalise import input_contigs, normalise_chunk
-from europanel.regions import Y_PAR, Chunk, PloidyMap, counted_ploidy, read_fai
-from europanel.sheets import InputError
-from europanel.validate import VcfHeader, contig_problems, input_problems
+from europanel.stages.validate import VcfHeader, contig_problems, input_problems
 from test_bcftools_oracle import fill_tags_counts, sample_groups
 
 DATA = Path(__file__).parent / "data" / "real_world"
@@ -213,7 +213,7 @@ def test_chry_par_counts_equal_bcftools_fill_tags_without_xx(reference, tmp_path
 def test_faf_per_sex_and_nhemi_raw_are_published(reference, tmp_path):
     """chrY PAR records of one cohort, merged: faf per sex and population x sex are the
     filtering allele frequency of that group's adj AC/AN; nhemi_raw is 0 on PAR."""
-    from europanel.frequencies import filtering_allele_frequency
+    from europanel.core.frequencies import filtering_allele_frequency
 
     table, _ = counted("chry_par.vcf", reference, tmp_path, contig="chrY")
     summary = cohort_summary(samples_of("A"))

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
 from europanel.bundle import cohort_summary
+from europanel.core.regions import AUTOSOMAL, X_NONPAR, PloidyMap
 from europanel.count import (
     HEMI_ALT,
     HEMI_REF,
@@ -31,9 +32,8 @@ from europanel.count import (
     count_columns,
     expected_ploidy,
 )
+from europanel.io.sheets import cohort_groups, group_membership
 from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
-from europanel.regions import AUTOSOMAL, X_NONPAR, PloidyMap
-from europanel.sheets import cohort_groups, group_membership
 from europanel.sitestats import (
     HIST_BINS,
     SiteAnnotationPolicy,
@@ -589,7 +589,7 @@ def test_per_record_withheld_groups_get_no_annotation():
 
 
 def test_cohort_weight_must_be_a_positive_number_given_once_per_cohort(tmp_path):
-    from europanel.sheets import InputError, load_cohort_sheet
+    from europanel.io.sheets import InputError, load_cohort_sheet
     from europanel.sitestats import cohort_weights
 
     sheet = tmp_path / "cohorts.tsv"

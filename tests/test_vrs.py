@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from conftest import DEMO_PANEL, REPO
-from europanel.vrs import FastaDataProxy, allele_id
+from europanel.io.vrs import FastaDataProxy, allele_id
 
 FASTA = REPO / "resources/demo/reference.fa"
 

@@ -21,21 +21,21 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from europanel import __version__
-from europanel.count import QC_LEVELS, STATS, expected_ploidy
-from europanel.disclosure import (
+from europanel.core.disclosure import (
     TOTAL,
     PatternPolicy,
     make_groups,
     sample_set_digest,
 )
-from europanel.regions import (
+from europanel.core.regions import (
     PLOIDY_CLASS_NAMES,
     PLOIDY_CLASSES,
     PloidyMap,
     bare_name,
     read_bed,
 )
-from europanel.sheets import InputError, cohort_groups, group_membership
+from europanel.count import QC_LEVELS, STATS, expected_ploidy
+from europanel.io.sheets import InputError, cohort_groups, group_membership
 
 BUNDLE_FORMAT = "europanel-bundle/2"  # /2: small groups withheld (europanel.disclosure)
 COUNTS_ROW_GROUP = 20_000  # records per row group of a bundle's counts file

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from europanel import __version__
-from europanel.regions import (
+from europanel.core.regions import (
     PloidyMap,
     bare_name,
     builtin_par_bed,
@@ -21,7 +21,7 @@ from europanel.regions import (
     read_bed,
     read_fai,
 )
-from europanel.sheets import InputError, read_tsv
+from europanel.io.sheets import InputError, read_tsv
 
 # Stage modules are imported inside their subcommands: each rule's environment then
 # needs only its own stage's dependencies (isal for count, scipy for merge, ...).
@@ -235,7 +235,7 @@ def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
 
 
 def cmd_publish_part(args) -> None:
-    from europanel.publish import write_part
+    from europanel.stages.publish import write_part
 
     records = write_part(args.chunk_table, args.vcf_part, args.parquet_part, args.fasta)
     print(f"{args.chunk_table}: {records} records", file=sys.stderr)
@@ -244,7 +244,7 @@ def cmd_publish_part(args) -> None:
 def release_record(bundles, panel, min_group_size: int) -> dict:
     """Per published group: sample number and the digest of its sample set (from the
     bundles' salted per-cohort digests; None when a node gave none)."""
-    from europanel.disclosure import TOTAL, combined_digest
+    from europanel.core.disclosure import TOTAL, combined_digest
 
     digests = [b.manifest.get("release_digests") for b in bundles]
     groups = {}
@@ -273,10 +273,10 @@ def release_lines(release: dict) -> list[tuple[str, str]]:
 
 
 def cmd_publish(args) -> None:
-    from europanel.audit import read_release
-    from europanel.disclosure import release_problems
+    from europanel.core.disclosure import release_problems
     from europanel.merge import PanelGroups
-    from europanel.publish import join_panel
+    from europanel.stages.audit import read_release
+    from europanel.stages.publish import join_panel
 
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
@@ -326,8 +326,8 @@ def cmd_publish(args) -> None:
 
 
 def cmd_audit(args) -> None:
-    from europanel.audit import audit
     from europanel.bundle import Bundle
+    from europanel.stages.audit import audit
 
     manifests = {folder: Bundle.open(folder).manifest for folder in args.bundles}
     problems, checked = audit(
@@ -353,8 +353,8 @@ def cmd_audit(args) -> None:
 
 
 def cmd_allsites(args) -> None:
-    from europanel.allsites import published_groups, write_allsites
     from europanel.merge import PanelGroups
+    from europanel.stages.allsites import published_groups, write_allsites
 
     bundles = open_bundles(args.bundles)
     manifests = [b.manifest for b in bundles]
@@ -372,7 +372,7 @@ def cmd_allsites(args) -> None:
 
 
 def cmd_gdi_export(args) -> None:
-    from europanel.gdi import export_gdi, require_codes, write_summary
+    from europanel.stages.gdi import export_gdi, require_codes, write_summary
 
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
@@ -396,7 +396,7 @@ def cmd_gdi_export(args) -> None:
 
 
 def cmd_lookup(args) -> None:
-    from europanel.lookup import Panel, check_files, iter_answers, write_answers
+    from europanel.stages.lookup import Panel, check_files, iter_answers, write_answers
 
     allsites = args.allsites or args.panel.replace(".sites.vcf.gz", ".allsites_an.tsv.gz")
     check_files(args.panel, allsites, args.fasta, f"{args.fasta}.fai")

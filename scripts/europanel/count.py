@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from europanel.regions import PLOIDY_CLASSES, PloidyMap, counted_ploidy
-from europanel.sheets import InputError, cohort_groups, group_membership
+from europanel.core.regions import PLOIDY_CLASSES, PloidyMap, counted_ploidy
+from europanel.io.sheets import InputError, cohort_groups, group_membership
 from europanel.sitestats import block_histograms, histogram_columns
 
 MISSING = -1

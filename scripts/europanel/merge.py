@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from europanel.count import QC_LEVELS, STATS, parse_count_column
-from europanel.disclosure import (
+from europanel.core.disclosure import (
     TOTAL,
     PatternPolicy,
     atoms_from_groups,
@@ -24,9 +23,10 @@ from europanel.disclosure import (
     group_of_label,
     make_groups,
 )
-from europanel.frequencies import allele_frequency, filtering_allele_frequency, grpmax
-from europanel.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
-from europanel.sheets import SEXES, InputError
+from europanel.core.frequencies import allele_frequency, filtering_allele_frequency, grpmax
+from europanel.core.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
+from europanel.count import QC_LEVELS, STATS, parse_count_column
+from europanel.io.sheets import SEXES, InputError
 from europanel.sitestats import (
     SiteAnnotationPolicy,
     annotation_filter,

@@ -25,8 +25,8 @@ from pathlib import Path
 import pysam
 from pysam import bcftools
 
-from europanel.regions import Chunk, harmonised_name
-from europanel.sheets import InputError
+from europanel.core.regions import Chunk, harmonised_name
+from europanel.io.sheets import InputError
 
 COUNTED_FORMAT_FIELDS = ("GT", "AD", "DP", "GQ")
 

@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from europanel.bundle import Bundle
+from europanel.core.regions import PloidyMap, bare_name
+from europanel.io.sheets import SEXES, InputError
 from europanel.merge import PanelGroups
-from europanel.regions import PloidyMap, bare_name
-from europanel.sheets import SEXES, InputError
 
 DPI = 110
 WITHHELD_POPULATIONS = "withheld populations"

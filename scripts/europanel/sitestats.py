@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from europanel.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR
+from europanel.core.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR
 
 HIST_BINS = 20
 HIST_EDGES = {

@@ -660,8 +660,8 @@ def count_many(bcfs: list[str], samples_tsv: str, block_size: int, report: str) 
     """Count several BCFs in one process; report the seconds spent counting (no start-up)."""
     import pandas as pd
 
+    from europanel.core.regions import PloidyMap, builtin_par_bed
     from europanel.count import GenotypeQC, count_bcf_to_parquet
-    from europanel.regions import PloidyMap, builtin_par_bed
 
     samples = pd.read_csv(samples_tsv, sep="\t", dtype=str)
     ploidy = PloidyMap.from_bed(builtin_par_bed("GRCh38"))
@@ -691,7 +691,7 @@ def normalise_steps(data: str, cohort: str, chunk_name: str, chunk_size: int, re
     import pandas as pd
 
     from europanel import normalise
-    from europanel.regions import chunk_by_name, read_fai
+    from europanel.core.regions import chunk_by_name, read_fai
 
     data_path = Path(data)
     fasta = str(data_path / "reference.fa")
@@ -731,8 +731,8 @@ def normalise_steps(data: str, cohort: str, chunk_name: str, chunk_size: int, re
         # What the chunk BCF's compression level costs: writing it, and counting it.
         from pysam import bcftools
 
+        from europanel.core.regions import PloidyMap, builtin_par_bed
         from europanel.count import GenotypeQC, count_bcf_to_parquet
-        from europanel.regions import PloidyMap, builtin_par_bed
 
         rows = samples[samples["cohort"] == cohort].reset_index(drop=True)
         ploidy = PloidyMap.from_bed(builtin_par_bed("GRCh38"))

@@ -23,8 +23,8 @@ from pathlib import Path
 import pysam
 from pysam.libcbgzf import BGZFile
 
-from europanel.allsites import write_allsites
-from europanel.lookup import iter_answers
+from europanel.stages.allsites import write_allsites
+from europanel.stages.lookup import iter_answers
 
 POPULATIONS = ["NWE", "SEU", "EEU", "NEU", "FIN"]
 

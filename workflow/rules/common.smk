@@ -23,17 +23,17 @@ SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))
 
 from europanel.cli import open_bundles
-from europanel.regions import default_contigs, make_chunks, read_fai
-from europanel.gdi import country_code_problems, country_codes
-from europanel.sheets import (
+from europanel.core.regions import default_contigs, make_chunks, read_fai
+from europanel.stages.gdi import country_code_problems, country_codes
+from europanel.io.sheets import (
     InputError,
     load_cohort_sheet,
     load_sample_sheet,
     read_sheet,
 )
 from europanel.sitestats import cohort_weights
-from europanel.validate import config_schema_problems, problems_message
-from europanel.validate import sheet_schema_problem, validate_inputs
+from europanel.stages.validate import config_schema_problems, problems_message
+from europanel.stages.validate import sheet_schema_problem, validate_inputs
 
 
 # Validation runs here, while the Snakefile is parsed: before the DAG is built, so before
@@ -361,8 +361,8 @@ from pysam import VariantFile
 from pysam import bcftools as pysam_bcftools
 
 from europanel.merge import PanelGroups
-from europanel.regions import chunk_by_name, harmonised_name
-from europanel.sheets import cohort_groups
+from europanel.core.regions import chunk_by_name, harmonised_name
+from europanel.io.sheets import cohort_groups
 
 # An input without index statistics is assumed as dense as a large WGS call set.
 RECORDS_PER_BP_UNKNOWN = 0.25

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pysam
 from pysam.libcbgzf import BGZFile
 
-from europanel.regions import PLOIDY_CLASSES, PloidyMap, bare_name
+from europanel.core.regions import PLOIDY_CLASSES, PloidyMap, bare_name
 
 COLUMNS = ["contig", "start", "end"]  # 1-based, inclusive
 

@@ -26,7 +26,7 @@ import pysam
 from pysam.libcbgzf import BGZFile
 
 from europanel import __version__
-from europanel.sheets import InputError
+from europanel.io.sheets import InputError
 
 # "EU" is an ISO 3166 exceptional reservation: accepted for the whole panel's label only.
 PANEL_ONLY_CODES = {"EU"}

@@ -26,8 +26,8 @@ from pathlib import Path
 import pysam
 from pysam import bcftools
 
-from europanel.regions import harmonised_name, read_fai
-from europanel.sheets import InputError
+from europanel.core.regions import harmonised_name, read_fai
+from europanel.io.sheets import InputError
 
 QUERY = re.compile(r"^\s*([^:\s-]+)[:-](\d+)[:-]([ACGTNacgtn]+)[:-]([ACGTNacgtn,]+)\s*$")
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".bcf")

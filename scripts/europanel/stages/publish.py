@@ -220,7 +220,7 @@ def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
 
 
 def with_vrs_ids(table: pa.Table, proxy) -> pa.Table:
-    from europanel.vrs import allele_ids
+    from europanel.io.vrs import allele_ids
 
     ids = allele_ids(
         proxy,
@@ -263,7 +263,7 @@ def write_part(chunk_table: str, vcf_part: str, parquet_part: str, fasta: str | 
     have no FASTA: then no record has one)."""
     table = pq.read_table(chunk_table)
     if fasta:
-        from europanel.vrs import FastaDataProxy
+        from europanel.io.vrs import FastaDataProxy
 
         table = with_vrs_ids(table, FastaDataProxy(fasta))
     # Only each field's Number and Type matter here; the header (join_panel) has the texts.

@@ -5,7 +5,7 @@ manifests and counts, the report's HTML, the previous release) and the group siz
 the manifests state. Per record it re-derives which group counts are present from
 the files themselves (not from the suppression code), groups records by pattern
 (ploidy class, cohorts_called, present groups) and runs the exact check of
-europanel.disclosure on each pattern once.
+europanel.core.disclosure on each pattern once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from europanel.disclosure import (
+from europanel.core.disclosure import (
     TOTAL,
     atoms_from_groups,
     effective_weights,
@@ -27,7 +27,7 @@ from europanel.disclosure import (
     group_of_label,
     release_problems,
 )
-from europanel.regions import PloidyMap, bare_name
+from europanel.core.regions import PloidyMap, bare_name
 
 PANEL_PREFIXES = ("AC_", "AN_", "AF_", "nhomalt_", "nhemi_", "faf95_", "faf99_")
 NOT_GROUPS = {"raw", "grpmax", "weighted"}  # AC_raw, AC_grpmax, AF_weighted: not groups

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
-from europanel.regions import PLOIDY_BY_CLASS_AND_SEX
+from europanel.core.regions import PLOIDY_BY_CLASS_AND_SEX
 
 SEX_LABELS = ("XX", "XY", "NA")
 FAMILIES = ("total", "cohort", "population", "sex", "population_sex")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pysam
 
+from europanel.core.regions import harmonised_name, read_fai
 from europanel.count import GenotypeQC
-from europanel.regions import harmonised_name, read_fai
-from europanel.sheets import (
+from europanel.io.sheets import (
     COHORT_COLUMNS,
     SAMPLE_COLUMNS,
     Sheet,

@@ -1,0 +1,1 @@
+"""Pure computation: regions and ploidy, frequencies, disclosure control (no file I/O)."""

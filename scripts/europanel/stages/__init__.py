@@ -1,0 +1,1 @@
+"""One module per pipeline stage: what a `europanel <subcommand>` runs (docs/ARCHITECTURE.md)."""
