@@ -1,5 +1,6 @@
 # Configuration, sheets, chunks and input functions. No rules here.
 
+import functools
 import hashlib
 import json
 import os
@@ -22,15 +23,18 @@ WORKFLOW_DIR = (
 SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))
 
+from europanel import resources
 from europanel.cli import open_bundles
-from europanel.core.regions import default_contigs, make_chunks, read_fai
+from europanel.core.regions import chunk_by_name, default_contigs, make_chunks, read_fai
 from europanel.stages.gdi import country_code_problems, country_codes
 from europanel.io.sheets import (
     InputError,
+    cohort_groups,
     load_cohort_sheet,
     load_sample_sheet,
     read_sheet,
 )
+from europanel.merge import PanelGroups
 from europanel.sitestats import cohort_weights
 from europanel.stages.validate import config_schema_problems, problems_message
 from europanel.stages.validate import sheet_schema_problem, validate_inputs
@@ -202,13 +206,12 @@ def all_bundle_counts(wildcards):
 
 
 def verify_bundles_runtime(wildcards, attempt):
-    """sha256 at ~500 MB/s of every counts file (bundle sizes: docs/SCALING.md)."""
     sizes = [
         os.path.getsize(path)
         for path in all_bundle_counts(wildcards)
         if os.path.exists(path)
     ]
-    return minutes(sum(sizes) / 5e8, attempt)
+    return resources.verify_bundles_runtime(sum(sizes), attempt)
 
 
 def bundle_contig_counts(wildcards):
@@ -340,41 +343,9 @@ def report_bundle_counts(wildcards):
 
 
 # ---------------------------------------------------------------------------------------
-# Resources: mem_mb and runtime (minutes) of each rule, estimated from the inputs.
-#
-# Records per contig come from the inputs' index statistics (`bcftools index --stats` of
-# the cohort VCFs) or, in the central merge, from the bundle manifests. Costs measured on
-# one core with synthetic cohorts (1000 samples x 20k records; 20 samples x 400k records;
-# 3 cohorts of 100-300 samples x 100-150k records through the whole workflow):
-#   normalise  3-8 us per record + 0.3-0.6 us per genotype; 130-150 MB at any size
-#   count      ~12 us per record + ~0.05 us per genotype; ~27 bytes per genotype of one
-#              block plus ~180 bytes per record of the chunk (9 groups), over ~270 MB
-#   bundle, merge: 45-70% of the memory estimated below; publish: see publish_mem_mb
-# Per-record and per-genotype costs below are set about twice the measured ones; runtimes
-# get a further margin of 3 (slower nodes, shared file systems) and a 10-minute floor.
-# A retry (`retries` in profiles/slurm) asks for `attempt` times as much of both.
-
-import functools
-import math
-
-from pysam import VariantFile
-from pysam import bcftools as pysam_bcftools
-
-from europanel.merge import PanelGroups
-from europanel.core.regions import chunk_by_name, harmonised_name
-from europanel.io.sheets import cohort_groups
-
-# An input without index statistics is assumed as dense as a large WGS call set.
-RECORDS_PER_BP_UNKNOWN = 0.25
-MB = 1_000_000
-
-
-def megabytes(n_bytes, attempt, floor):
-    return math.ceil(floor + n_bytes / MB) * attempt
-
-
-def minutes(seconds, attempt):
-    return max(10, math.ceil(3 * seconds / 60)) * attempt
+# Resources: mem_mb and runtime (minutes) of each rule. The models are in
+# europanel/resources.py (pure functions, unit tested); here, the numbers they take,
+# from the sheets and the inputs' indexes, or in the central merge from the manifests.
 
 
 @functools.cache
@@ -387,17 +358,11 @@ def cohort_input_records(cohort):
         }
     records = {}
     for vcf in cohort_files(cohort, "vcf"):
-        try:
-            stats = pysam_bcftools.index("--stats", vcf)
-        except (
-            Exception
-        ):  # no statistics in the index: the rules themselves report bad input
+        in_vcf = resources.index_records(vcf, set(CONTIG_LENGTHS))
+        if in_vcf is None:
             return None
-        for line in stats.splitlines():
-            name, _length, n_records = line.split("\t")
-            contig = harmonised_name(name, set(CONTIG_LENGTHS))
-            if contig is not None:
-                records[contig] = records.get(contig, 0) + int(n_records)
+        for contig, n_records in in_vcf.items():
+            records[contig] = records.get(contig, 0) + n_records
     return records
 
 
@@ -406,29 +371,27 @@ def cohort_input_samples(cohort):
     """Samples bcftools decodes per record: the largest input's, not only the sheet's."""
     if BUNDLE_MODE:
         return next(m for m in MANIFESTS if m["cohort"] == cohort)["samples"]
-    counts = [len(cohort_samples(cohort))]
-    for vcf in cohort_files(cohort, "vcf"):
-        try:
-            with VariantFile(vcf) as handle:
-                counts.append(len(handle.header.samples))
-        except (OSError, ValueError):
-            pass
-    return max(counts)
+    in_headers = [resources.header_samples(vcf) for vcf in cohort_files(cohort, "vcf")]
+    return max([len(cohort_samples(cohort))] + [n for n in in_headers if n is not None])
 
 
 def contig_records(cohort, contig):
     records = cohort_input_records(cohort)
     if records is None:
-        return int(RECORDS_PER_BP_UNKNOWN * CONTIG_LENGTHS[contig])
+        return resources.unknown_density_records(CONTIG_LENGTHS[contig])
     return records.get(contig, 0)
 
 
 def region_records(cohort, chunk, flank=0):
-    """Records expected in a chunk widened by `flank` bp (records spread evenly)."""
+    """Records expected in a chunk widened by `flank` bp."""
     region = chunk_by_name(chunk, CONTIG_LENGTHS, config["chunk_size"])
-    length = CONTIG_LENGTHS[region.contig]
-    span = min(region.end - region.start + 1 + 2 * flank, length)
-    return math.ceil(contig_records(cohort, region.contig) * span / length)
+    return resources.span_records(
+        contig_records(cohort, region.contig),
+        CONTIG_LENGTHS[region.contig],
+        region.start,
+        region.end,
+        flank,
+    )
 
 
 @functools.cache
@@ -445,88 +408,9 @@ def panel_group_count():
     return len(SAMPLE_SHEET.panel_groups())
 
 
-def count_row_bytes(groups):
-    """A counts-table row in memory: the site, then AC/AN/... (int32) x 2 QC levels per group."""
-    return 200 + 40 * groups
-
-
-def panel_row_bytes(groups):
-    """A panel record in memory (demo: ~630 bytes with 75 columns)."""
-    return 300 + 50 * groups
-
-
 def panel_records():
     """At most the sum of the cohorts' records (a site shared by cohorts is one record)."""
     return sum(contig_records(c, contig) for c in COHORTS for contig in CONTIGS)
-
-
-def normalise_mem_mb(wildcards, attempt):
-    """bcftools streams; its sort (several files per contig) takes up to 768 MB; a few
-    hundred buffered records of ~20 bytes per sample."""
-    return megabytes(
-        6_000 * cohort_input_samples(wildcards.cohort), attempt, floor=1000
-    )
-
-
-def normalise_runtime(wildcards, attempt):
-    records = region_records(
-        wildcards.cohort, wildcards.chunk, config["normalise"]["realign_window"]
-    )
-    genotypes = records * cohort_input_samples(wildcards.cohort)
-    return minutes(15e-6 * records + 1e-6 * genotypes, attempt)
-
-
-def count_mem_mb(wildcards, attempt):
-    """One genotype block (samples x block_size) plus the chunk's table of counts."""
-    n_samples = len(cohort_samples(wildcards.cohort))
-    block = 50 * n_samples * config["block_size"]
-    table = region_records(wildcards.cohort, wildcards.chunk) * count_row_bytes(
-        cohort_group_count(wildcards.cohort)
-    )
-    return megabytes(block + table, attempt, floor=400)
-
-
-def count_runtime(wildcards, attempt):
-    records = region_records(wildcards.cohort, wildcards.chunk)
-    genotypes = records * len(cohort_samples(wildcards.cohort))
-    return minutes(25e-6 * records + 0.1e-6 * genotypes, attempt)
-
-
-def bundle_mem_mb(wildcards, attempt):
-    """The largest contig's counts, read as chunk tables and concatenated (twice)."""
-    largest = max(contig_records(wildcards.cohort, contig) for contig in CONTIGS)
-    row = count_row_bytes(cohort_group_count(wildcards.cohort))
-    return megabytes(2 * largest * row, attempt, floor=500)
-
-
-def bundle_runtime(wildcards, attempt):
-    """Checksums of the input VCFs (~200 MB/s) and ~1 us per record of counts."""
-    vcfs = [Path(vcf) for vcf in cohort_files(wildcards.cohort, "vcf")]
-    vcf_bytes = sum(vcf.stat().st_size for vcf in vcfs if vcf.exists())
-    records = sum(contig_records(wildcards.cohort, contig) for contig in CONTIGS)
-    return minutes(vcf_bytes / (200 * MB) + 1e-6 * records, attempt)
-
-
-def merge_mem_mb(wildcards, attempt):
-    """Per cohort row of the chunk: its table and its join on the chunk's sites; per site:
-    the int64 totals of every panel group and the published record."""
-    groups = panel_group_count()
-    total = 0
-    for cohort in COHORTS:
-        rows = region_records(cohort, wildcards.chunk)
-        total += rows * (
-            2 * count_row_bytes(cohort_group_count(cohort))
-            + 80 * groups
-            + panel_row_bytes(groups)
-        )
-    return megabytes(total, attempt, floor=500)
-
-
-def merge_runtime(wildcards, attempt):
-    """A join per cohort over the chunk's sites: ~10 us per site, cohort and 10 groups
-    (measured: 47k sites, 3 cohorts, 23 groups in 2.7 s)."""
-    sites = sum(region_records(cohort, wildcards.chunk) for cohort in COHORTS)
-    return minutes(1e-6 * sites * len(COHORTS) * max(10, panel_group_count()), attempt)
 
 
 def chunk_panel_records(chunk):
@@ -534,56 +418,109 @@ def chunk_panel_records(chunk):
     return sum(region_records(cohort, chunk) for cohort in COHORTS)
 
 
+def largest_contig_records(cohorts):
+    return max(
+        sum(contig_records(cohort, contig) for cohort in cohorts) for contig in CONTIGS
+    )
+
+
+def normalise_mem_mb(wildcards, attempt):
+    return resources.normalise_mem_mb(cohort_input_samples(wildcards.cohort), attempt)
+
+
+def normalise_runtime(wildcards, attempt):
+    flank = config["normalise"]["realign_window"]
+    return resources.normalise_runtime(
+        region_records(wildcards.cohort, wildcards.chunk, flank),
+        cohort_input_samples(wildcards.cohort),
+        attempt,
+    )
+
+
+def count_mem_mb(wildcards, attempt):
+    return resources.count_mem_mb(
+        len(cohort_samples(wildcards.cohort)),
+        config["block_size"],
+        region_records(wildcards.cohort, wildcards.chunk),
+        cohort_group_count(wildcards.cohort),
+        attempt,
+    )
+
+
+def count_runtime(wildcards, attempt):
+    return resources.count_runtime(
+        region_records(wildcards.cohort, wildcards.chunk),
+        len(cohort_samples(wildcards.cohort)),
+        attempt,
+    )
+
+
+def bundle_mem_mb(wildcards, attempt):
+    return resources.bundle_mem_mb(
+        largest_contig_records([wildcards.cohort]),
+        cohort_group_count(wildcards.cohort),
+        attempt,
+    )
+
+
+def bundle_runtime(wildcards, attempt):
+    vcfs = [Path(vcf) for vcf in cohort_files(wildcards.cohort, "vcf")]
+    return resources.bundle_runtime(
+        sum(vcf.stat().st_size for vcf in vcfs if vcf.exists()),
+        sum(contig_records(wildcards.cohort, contig) for contig in CONTIGS),
+        attempt,
+    )
+
+
+def merge_mem_mb(wildcards, attempt):
+    cohort_rows = [
+        (region_records(cohort, wildcards.chunk), cohort_group_count(cohort))
+        for cohort in COHORTS
+    ]
+    return resources.merge_mem_mb(cohort_rows, panel_group_count(), attempt)
+
+
+def merge_runtime(wildcards, attempt):
+    return resources.merge_runtime(
+        chunk_panel_records(wildcards.chunk), len(COHORTS), panel_group_count(), attempt
+    )
+
+
 def publish_part_mem_mb(wildcards, attempt):
-    """The chunk's merged table, its Arrow and pandas copies and its VCF text: about four
-    times the table."""
-    records = chunk_panel_records(wildcards.chunk)
-    return megabytes(
-        4 * records * panel_row_bytes(panel_group_count()), attempt, floor=500
+    return resources.publish_part_mem_mb(
+        chunk_panel_records(wildcards.chunk), panel_group_count(), attempt
     )
 
 
 def publish_part_runtime(wildcards, attempt):
-    """VCF text in Python: ~1 us per INFO value; VRS IDs ~0.2 ms per record (measured on
-    the demo)."""
-    records = chunk_panel_records(wildcards.chunk)
-    values = records * (20 + 4 * panel_group_count())
-    vrs = 2e-4 * records if VRS_FASTA else 0
-    return minutes(1e-6 * values + vrs, attempt)
+    return resources.publish_part_runtime(
+        chunk_panel_records(wildcards.chunk),
+        panel_group_count(),
+        bool(VRS_FASTA),
+        attempt,
+    )
 
 
 def publish_mem_mb(wildcards, attempt):
-    """VCF pieces are copied block by block; the Parquet pieces are read one at a time:
-    about twice the table of the largest chunk (chunks of equal length: the largest
-    contig's records per bp)."""
-    per_bp = max(
+    records_per_bp = max(
         sum(contig_records(c, contig) for c in COHORTS) / CONTIG_LENGTHS[contig]
         for contig in CONTIGS
     )
-    largest_chunk = per_bp * config["chunk_size"]
-    return megabytes(
-        2 * largest_chunk * panel_row_bytes(panel_group_count()), attempt, floor=1000
+    return resources.publish_mem_mb(
+        records_per_bp, config["chunk_size"], panel_group_count(), attempt
     )
 
 
 def publish_runtime(wildcards, attempt):
-    """Copying compressed bytes, the tabix index (~2 us per record) and rewriting the
-    Parquet row groups (~0.05 us per value)."""
-    records = panel_records()
-    return minutes(records * (2e-6 + 5e-8 * (20 + 4 * panel_group_count())), attempt)
+    return resources.publish_runtime(panel_records(), panel_group_count(), attempt)
 
 
 def report_cohorts_mem_mb(wildcards, attempt):
-    """The largest contig's sites, AC and AN of every cohort at once (for the concordance;
-    measured: 250 MB for 370k records)."""
-    largest = max(
-        sum(contig_records(cohort, contig) for cohort in COHORTS) for contig in CONTIGS
-    )
-    return megabytes(200 * largest, attempt, floor=1000)
+    return resources.report_cohorts_mem_mb(largest_contig_records(COHORTS), attempt)
 
 
 def report_cohorts_runtime(wildcards, attempt):
-    return minutes(2e-6 * panel_records() * len(COHORTS), attempt)
+    return resources.report_cohorts_runtime(panel_records(), len(COHORTS), attempt)
 
 
 def stats_root(stats_file):

@@ -1,0 +1,191 @@
+"""Resource models: mem_mb and runtime (minutes) of each rule, estimated from the inputs.
+
+Pure functions of plain numbers (records, samples, groups, bytes), so they can be unit
+tested and read without Snakemake; `workflow/rules/common.smk` gathers the numbers from
+the sheets, the inputs' indexes or the bundle manifests and calls these.
+
+Records per contig come from the inputs' index statistics (`bcftools index --stats` of
+the cohort VCFs, `index_records`) or, in the central merge, from the bundle manifests.
+Costs measured on one core with synthetic cohorts (1000 samples x 20k records; 20 samples
+x 400k records; 3 cohorts of 100-300 samples x 100-150k records through the whole
+workflow):
+  normalise  3-8 us per record + 0.3-0.6 us per genotype; 130-150 MB at any size
+  count      ~12 us per record + ~0.05 us per genotype; ~27 bytes per genotype of one
+             block plus ~180 bytes per record of the chunk (9 groups), over ~270 MB
+  bundle, merge: 45-70% of the memory estimated below; publish: see publish_mem_mb
+Per-record and per-genotype costs below are set about twice the measured ones; runtimes
+get a further margin of 3 (slower nodes, shared file systems) and a 10-minute floor.
+A retry (`retries` in profiles/slurm) asks for `attempt` times as much of both.
+"""
+
+from __future__ import annotations
+
+import math
+
+from europanel.core.regions import harmonised_name
+
+# An input without index statistics is assumed as dense as a large WGS call set.
+RECORDS_PER_BP_UNKNOWN = 0.25
+MB = 1_000_000
+
+
+def megabytes(n_bytes, attempt, floor):
+    return math.ceil(floor + n_bytes / MB) * attempt
+
+
+def minutes(seconds, attempt):
+    return max(10, math.ceil(3 * seconds / 60)) * attempt
+
+
+# ---------------------------------------------------------------------------------------
+# Records and row sizes
+
+
+def index_records(vcf: str, reference_contigs: set[str]) -> dict[str, int] | None:
+    """Records per reference contig in one input, from its index statistics (contig names
+    harmonised to the reference's); None when the index has no statistics."""
+    from pysam import bcftools as pysam_bcftools
+
+    try:
+        stats = pysam_bcftools.index("--stats", vcf)
+    except Exception:  # no statistics in the index: the rules themselves report bad input
+        return None
+    records = {}
+    for line in stats.splitlines():
+        name, _length, n_records = line.split("\t")
+        contig = harmonised_name(name, reference_contigs)
+        if contig is not None:
+            records[contig] = records.get(contig, 0) + int(n_records)
+    return records
+
+
+def header_samples(vcf: str) -> int | None:
+    """Samples in an input's header (bcftools decodes all of them); None if unreadable."""
+    from pysam import VariantFile
+
+    try:
+        with VariantFile(vcf) as handle:
+            return len(handle.header.samples)
+    except (OSError, ValueError):
+        return None
+
+
+def unknown_density_records(contig_length: int) -> int:
+    """Records assumed on a contig of an input without index statistics."""
+    return int(RECORDS_PER_BP_UNKNOWN * contig_length)
+
+
+def span_records(contig_records: int, contig_length: int, start: int, end: int, flank=0) -> int:
+    """Records expected in [start, end] widened by `flank` bp (records spread evenly)."""
+    span = min(end - start + 1 + 2 * flank, contig_length)
+    return math.ceil(contig_records * span / contig_length)
+
+
+def count_row_bytes(groups):
+    """A counts-table row in memory: the site, then AC/AN/... (int32) x 2 QC levels per group."""
+    return 200 + 40 * groups
+
+
+def panel_row_bytes(groups):
+    """A panel record in memory (demo: ~630 bytes with 75 columns)."""
+    return 300 + 50 * groups
+
+
+# ---------------------------------------------------------------------------------------
+# Per rule
+
+
+def verify_bundles_runtime(counts_bytes, attempt):
+    """sha256 at ~500 MB/s of every counts file (bundle sizes: docs/SCALING.md)."""
+    return minutes(counts_bytes / 5e8, attempt)
+
+
+def normalise_mem_mb(input_samples, attempt):
+    """bcftools streams; its sort (several files per contig) takes up to 768 MB; a few
+    hundred buffered records of ~20 bytes per sample."""
+    return megabytes(6_000 * input_samples, attempt, floor=1000)
+
+
+def normalise_runtime(records, input_samples, attempt):
+    """`records`: the chunk's, widened by the realign window."""
+    genotypes = records * input_samples
+    return minutes(15e-6 * records + 1e-6 * genotypes, attempt)
+
+
+def count_mem_mb(samples, block_size, records, groups, attempt):
+    """One genotype block (samples x block_size) plus the chunk's table of counts."""
+    block = 50 * samples * block_size
+    table = records * count_row_bytes(groups)
+    return megabytes(block + table, attempt, floor=400)
+
+
+def count_runtime(records, samples, attempt):
+    genotypes = records * samples
+    return minutes(25e-6 * records + 0.1e-6 * genotypes, attempt)
+
+
+def bundle_mem_mb(largest_contig_records, groups, attempt):
+    """The largest contig's counts, read as chunk tables and concatenated (twice)."""
+    row = count_row_bytes(groups)
+    return megabytes(2 * largest_contig_records * row, attempt, floor=500)
+
+
+def bundle_runtime(vcf_bytes, records, attempt):
+    """Checksums of the input VCFs (~200 MB/s) and ~1 us per record of counts."""
+    return minutes(vcf_bytes / (200 * MB) + 1e-6 * records, attempt)
+
+
+def merge_mem_mb(cohort_rows, panel_groups, attempt):
+    """Per cohort row of the chunk: its table and its join on the chunk's sites; per site:
+    the int64 totals of every panel group and the published record. `cohort_rows`: per
+    cohort, (records in the chunk, the cohort's groups)."""
+    total = 0
+    for rows, groups in cohort_rows:
+        total += rows * (
+            2 * count_row_bytes(groups) + 80 * panel_groups + panel_row_bytes(panel_groups)
+        )
+    return megabytes(total, attempt, floor=500)
+
+
+def merge_runtime(sites, cohorts, panel_groups, attempt):
+    """A join per cohort over the chunk's sites: ~10 us per site, cohort and 10 groups
+    (measured: 47k sites, 3 cohorts, 23 groups in 2.7 s)."""
+    return minutes(1e-6 * sites * cohorts * max(10, panel_groups), attempt)
+
+
+def publish_part_mem_mb(records, panel_groups, attempt):
+    """The chunk's merged table, its Arrow and pandas copies and its VCF text: about four
+    times the table."""
+    return megabytes(4 * records * panel_row_bytes(panel_groups), attempt, floor=500)
+
+
+def publish_part_runtime(records, panel_groups, with_vrs, attempt):
+    """VCF text in Python: ~1 us per INFO value; VRS IDs ~0.2 ms per record (measured on
+    the demo)."""
+    values = records * (20 + 4 * panel_groups)
+    vrs = 2e-4 * records if with_vrs else 0
+    return minutes(1e-6 * values + vrs, attempt)
+
+
+def publish_mem_mb(records_per_bp, chunk_size, panel_groups, attempt):
+    """VCF pieces are copied block by block; the Parquet pieces are read one at a time:
+    about twice the table of the largest chunk (chunks of equal length: the largest
+    contig's records per bp)."""
+    largest_chunk = records_per_bp * chunk_size
+    return megabytes(2 * largest_chunk * panel_row_bytes(panel_groups), attempt, floor=1000)
+
+
+def publish_runtime(records, panel_groups, attempt):
+    """Copying compressed bytes, the tabix index (~2 us per record) and rewriting the
+    Parquet row groups (~0.05 us per value)."""
+    return minutes(records * (2e-6 + 5e-8 * (20 + 4 * panel_groups)), attempt)
+
+
+def report_cohorts_mem_mb(largest_contig_records, attempt):
+    """The largest contig's sites, AC and AN of every cohort at once (for the concordance;
+    measured: 250 MB for 370k records)."""
+    return megabytes(200 * largest_contig_records, attempt, floor=1000)
+
+
+def report_cohorts_runtime(records, cohorts, attempt):
+    return minutes(2e-6 * records * cohorts, attempt)
