@@ -7,7 +7,8 @@ import json
 import pytest
 
 from europanel.bundle import BUNDLE_FORMAT, sha256
-from europanel.cli import main, open_bundles
+from europanel.cli import main
+from europanel.commands.common import open_bundles
 from europanel.io.sheets import InputError
 
 

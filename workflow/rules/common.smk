@@ -24,7 +24,7 @@ SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))
 
 from europanel import resources
-from europanel.cli import open_bundles
+from europanel.commands.common import open_bundles
 from europanel.core.regions import chunk_by_name, default_contigs, make_chunks, read_fai
 from europanel.stages.gdi import country_code_problems, country_codes
 from europanel.io.sheets import (

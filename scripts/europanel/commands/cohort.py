@@ -1,0 +1,165 @@
+"""Per cohort and chunk, at the node holding the genotypes: `cohort-sheet`, `normalise`,
+`count`, `bundle` (the bundle is what leaves the node)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from europanel.commands.common import (
+    add_cohort_options,
+    add_normalise_options,
+    add_ploidy_options,
+    add_qc_options,
+    cohort_samples,
+    genotype_qc,
+    ploidy_map,
+)
+from europanel.core.regions import builtin_par_bed, chunk_by_name, read_bed, read_fai
+
+# Stage modules are imported inside their subcommands: each rule's environment then
+# needs only its own stage's dependencies (isal for count, scipy for merge, ...).
+
+
+def cmd_cohort_sheet(args) -> None:
+    """Write one cohort's rows of the sample sheet (the per-cohort input of its jobs)."""
+    rows = cohort_samples(args)
+    partial = f"{args.output}.partial"
+    rows.to_csv(partial, sep="\t", index=False)
+    Path(partial).replace(args.output)
+    print(f"{args.cohort}: {len(rows)} samples", file=sys.stderr)
+
+
+def cmd_normalise(args) -> None:
+    from europanel.normalise import input_contigs, normalise_chunk
+
+    reference = set(read_fai(args.fasta))
+    inputs = [input_contigs(path, reference) for path in args.vcf]
+    chunk = chunk_by_name(args.chunk, read_fai(args.fasta), args.chunk_size)
+    samples = cohort_samples(args)["sample"].tolist()
+    stats = normalise_chunk(
+        inputs,
+        chunk,
+        samples,
+        args.fasta,
+        args.output,
+        realign_window=args.realign_window,
+        ref_mismatch=args.ref_mismatch,
+    )
+    Path(args.stats).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+    print(f"{args.cohort} {chunk.region}: {stats}", file=sys.stderr)
+
+
+def cmd_count(args) -> None:
+    from europanel.count import count_bcf_to_parquet
+
+    # Streamed: one Parquet row group per block, so memory does not grow with the chunk.
+    stats = count_bcf_to_parquet(
+        args.bcf,
+        cohort_samples(args),
+        ploidy_map(args),
+        genotype_qc(args),
+        args.output,
+        args.stats,
+        block_size=args.block_size,
+        histograms=args.histograms,
+    )
+    print(f"{args.cohort} {args.bcf}: {stats}", file=sys.stderr)
+
+
+def cmd_bundle(args) -> None:
+    from europanel.bundle import write_bundle
+
+    lengths = read_fai(args.fasta)
+    chunk_counts = {contig: [] for contig in args.contigs}
+    for path in args.counts:
+        chunk_counts[Path(path).stem.rsplit("-", 1)[0]].append(path)
+    qc = genotype_qc(args)
+    settings = {
+        "reference_build": args.build,
+        "reference_fasta": Path(args.fasta).name,
+        "par": read_bed(args.par or builtin_par_bed(args.build)),
+        "genotype_qc": {
+            k: getattr(qc, k) for k in ("min_gq", "min_dp", "min_dp_haploid", "min_het_ab")
+        },
+        "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
+        "config_sha256": args.config_digest,
+        # Site annotations (issue 15): whether the counts carry the quality histograms, and
+        # the cohort's weight in AF_weighted (the cohorts sheet's weight column), if any.
+        "histograms": args.histograms,
+        **({"weight": args.weight} if args.weight is not None else {}),
+    }
+    manifest = write_bundle(
+        args.output,
+        args.cohort,
+        cohort_samples(args),
+        {c: sorted(p) for c, p in chunk_counts.items()},
+        {c: lengths[c] for c in args.contigs},
+        settings,
+        args.callable,
+        args.vcf,
+        min_group_size=args.min_group_size,
+        release_salt=Path(args.release_salt_file).read_bytes() if args.release_salt_file else None,
+    )
+    print(
+        f"bundle {args.output}: {manifest['samples']} samples, "
+        f"{sum(c['records'] for c in manifest['counts'].values())} records",
+        file=sys.stderr,
+    )
+
+
+def register(sub) -> None:
+    p = sub.add_parser("cohort-sheet", help="write one cohort's rows of the sample sheet")
+    add_cohort_options(p)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_cohort_sheet)
+
+    p = sub.add_parser("normalise", help="normalise one cohort's records of one chunk")
+    add_cohort_options(p)
+    add_normalise_options(p)
+    p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
+    p.add_argument("--chunk", required=True, help="chunk name, e.g. chr20-00003")
+    p.add_argument("--chunk-size", type=int, required=True)
+    p.add_argument("--fasta", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--stats", required=True)
+    p.set_defaults(func=cmd_normalise)
+
+    p = sub.add_parser("count", help="count one cohort's normalised BCF of one chunk")
+    add_cohort_options(p)
+    add_ploidy_options(p)
+    add_qc_options(p)
+    p.add_argument("--bcf", required=True)
+    p.add_argument("--block-size", type=int, default=10_000)
+    p.add_argument("--histograms", action="store_true", help="add GQ/DP/allele-balance histograms")
+    p.add_argument("--output", required=True)
+    p.add_argument("--stats", required=True)
+    p.set_defaults(func=cmd_count)
+
+    p = sub.add_parser("bundle", help="gather one cohort's counts into a portable bundle")
+    add_cohort_options(p)
+    add_ploidy_options(p)
+    add_qc_options(p)
+    add_normalise_options(p)
+    p.add_argument("--counts", nargs="+", required=True, help="the cohort's chunk count tables")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--fasta", required=True)
+    p.add_argument("--callable", default=None, help="BED of regions the cohort could call")
+    p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
+    p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
+    p.add_argument(
+        "--min-group-size",
+        type=int,
+        default=0,
+        help="privacy.bundle_min_group_size: smaller groups never leave the node",
+    )
+    p.add_argument(
+        "--release-salt-file",
+        default=None,
+        help="secret salt for the sample-set digests of release checks (never published)",
+    )
+    p.add_argument("--output", required=True, help="bundle folder")
+    p.add_argument("--histograms", action="store_true", help="the counts carry histograms")
+    p.add_argument("--weight", type=float, default=None, help="the cohort's AF_weighted weight")
+    p.set_defaults(func=cmd_bundle)

@@ -1,0 +1,92 @@
+"""Beside the panel: `allsites` (all-sites AN), `gdi-export` (GDI / Beacon v2 files per
+country) and `lookup` (what the panel says about given variants)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from europanel.commands.common import open_bundles
+
+
+def cmd_allsites(args) -> None:
+    from europanel.merge import PanelGroups
+    from europanel.stages.allsites import published_groups, write_allsites
+
+    bundles = open_bundles(args.bundles)
+    manifests = [b.manifest for b in bundles]
+    groups = published_groups(args.panel, PanelGroups.from_manifests(manifests).ordered())
+    lengths = manifests[0]["contigs"]
+    rows = write_allsites(
+        manifests,
+        {c: lengths[c] for c in args.contigs},
+        groups,
+        args.absent_sites,
+        args.output,
+        args.parquet,
+    )
+    print(f"all-sites AN: {rows} intervals, {len(groups)} groups", file=sys.stderr)
+
+
+def cmd_gdi_export(args) -> None:
+    from europanel.stages.gdi import export_gdi, require_codes, write_summary
+
+    bundles = open_bundles(args.bundles)
+    first = bundles[0].manifest
+    countries = dict(pair.split("=", 1) for pair in args.countries)
+    require_codes(countries, args.panel_label)
+    outdir = str(Path(args.summary).parent)
+    for stale in Path(outdir).glob("*.sites.vcf.gz*"):  # a cohort withheld since last run
+        stale.unlink()
+    lengths = first["contigs"]
+    written = export_gdi(
+        args.panel,
+        outdir,
+        countries,
+        args.panel_label,
+        {c: lengths[c] for c in args.contigs},
+        args.panel_name,
+        first["reference_fasta"],
+    )
+    write_summary(args.summary, written, countries, args.panel_label)
+    print(f"GDI export: {written}", file=sys.stderr)
+
+
+def cmd_lookup(args) -> None:
+    from europanel.stages.lookup import Panel, check_files, iter_answers, write_answers
+
+    allsites = args.allsites or args.panel.replace(".sites.vcf.gz", ".allsites_an.tsv.gz")
+    check_files(args.panel, allsites, args.fasta, f"{args.fasta}.fai")
+    answers = iter_answers(args.variants, args.panel, allsites, args.fasta)
+    write_answers(answers, Panel(args.panel, allsites).groups, args.format)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("allsites", help="all-sites AN of the published groups (RLE, tabix)")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--panel", required=True, help="the panel's Parquet (its published groups)")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
+    p.add_argument("--output", required=True, help="bgzipped TSV (.tsv.gz), tabix-indexed")
+    p.add_argument("--parquet", required=True)
+    p.set_defaults(func=cmd_allsites)
+
+    p = sub.add_parser("gdi-export", help="GDI / Beacon v2 allele-frequency VCFs per country")
+    p.add_argument("--panel", required=True, help="the panel's Parquet")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--contigs", nargs="+", required=True)
+    p.add_argument("--countries", nargs="*", default=[], help="cohort=CC pairs")
+    p.add_argument("--panel-label", default="EU")
+    p.add_argument("--panel-name", required=True)
+    p.add_argument("--summary", required=True, help="summary.json; files are written beside it")
+    p.set_defaults(func=cmd_gdi_export)
+
+    p = sub.add_parser("lookup", help="what the panel says about variants (found/absent/no data)")
+    p.add_argument(
+        "variants", nargs="+", help="chr:pos:ref:alt strings, VCF files, or files of such lines"
+    )
+    p.add_argument("--panel", required=True, help="the panel VCF (.sites.vcf.gz)")
+    p.add_argument("--allsites", default=None, help="all-sites AN (default: beside the panel)")
+    p.add_argument("--fasta", required=True, help="the reference FASTA the panel was built on")
+    p.add_argument("--format", choices=["tsv", "json"], default="tsv")
+    p.set_defaults(func=cmd_lookup)

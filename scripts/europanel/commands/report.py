@@ -1,0 +1,47 @@
+"""The QC report: `qc-figures` (figures, tables and the HTML page; aggregates only)."""
+
+from __future__ import annotations
+
+import sys
+
+
+# QC report (europanel.report; matplotlib is imported only by this subcommand).
+def cmd_qc_figures(args) -> None:
+    from europanel import report
+
+    print(f"qc-figures {args.what}: {report.run(args)}", file=sys.stderr)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("qc-figures", help="figures and tables of the QC report (aggregates only)")
+    p.add_argument(
+        "what",
+        choices=["samples", "sites", "cohorts", "panel", "summary"],
+        help="which part of the report to make",
+    )
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument(
+        "--min-group-size",
+        type=int,
+        required=True,
+        help="privacy.min_group_size: smaller groups are never plotted",
+    )
+    p.add_argument("--min-carriers", type=int, default=0, help="privacy.min_carriers")
+    p.add_argument("--contigs", nargs="+", help="contigs of the panel (cohorts)")
+    p.add_argument("--stats-root", help="outdir holding normalised/, counts/ and merged/ stats")
+    p.add_argument("--chunks", nargs="+", help="chunk names (sites, summary)")
+    p.add_argument("--panel", help="the panel's Parquet table (panel, summary)")
+    for name, what in (
+        ("samples-figure", "PNG"),
+        ("sites-figure", "PNG"),
+        ("concordance-figure", "PNG"),
+        ("cohort-figure", "PNG"),
+        ("sfs-figure", "PNG"),
+        ("af-figure", "PNG"),
+        ("country-het-figure", "PNG"),
+        ("summary", "HTML"),
+    ):
+        p.add_argument(f"--{name}", help=f"{what} to write")
+    for name in ("sites-table", "concordance-table", "cohort-table"):
+        p.add_argument(f"--{name}", help="TSV written by its step, read by `summary`")
+    p.set_defaults(func=cmd_qc_figures)
