@@ -31,7 +31,7 @@ from europanel.count import GenotypeQC, count_bcf
 from europanel.io.sheets import InputError
 from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, group_fields, merge_chunk
 from europanel.normalise import input_contigs, normalise_chunk
-from europanel.stages.validate import VcfHeader, contig_problems, input_problems
+from europanel.stages.vcf_checks import VcfHeader, contig_problems, input_problems
 from test_bcftools_oracle import fill_tags_counts, sample_groups
 
 DATA = Path(__file__).parent / "data" / "real_world"
