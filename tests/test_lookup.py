@@ -18,9 +18,14 @@ from conftest import DEMO_PANEL, REPO
 from europanel.bundle import Bundle
 from europanel.cli import main
 from europanel.stages.allsites import write_allsites
-from europanel.stages.lookup import lookup, write_answers
+from europanel.stages.lookup import iter_answers, write_answers
 
 FASTA = str(REPO / "resources/demo/reference.fa")
+
+
+def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list:
+    """Every answer at once (the CLI streams them with iter_answers)."""
+    return list(iter_answers(items, panel_vcf, allsites, fasta))
 
 
 @pytest.fixture(scope="module")

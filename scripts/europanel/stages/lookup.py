@@ -235,10 +235,6 @@ def iter_answers(items: list[str], panel_vcf: str, allsites: str, fasta: str):
             yield answer(panel, queries[index][0], normalised[index][k])
 
 
-def lookup(items: list[str], panel_vcf: str, allsites: str, fasta: str) -> list[Answer]:
-    return list(iter_answers(items, panel_vcf, allsites, fasta))
-
-
 def columns(panel_groups: list[str]) -> list[str]:
     names = ["FILTER"]
     for group in ["", *panel_groups]:
