@@ -8,7 +8,8 @@ import pandas as pd
 import pysam
 import pytest
 
-from europanel.stages.publish import BGZF_EOF, join_panel, write_part
+from europanel.io.panel_format import BGZF_EOF
+from europanel.stages.publish import join_panel, write_part
 
 HEADER = {"reference": "ref.fa", "build": "GRCh38", "extra": [("europanel_config_sha256", "0")]}
 CONTIGS = {"chr1": 1000, "chr2": 1000}

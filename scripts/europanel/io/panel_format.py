@@ -1,0 +1,241 @@
+"""The panel's file formats: INFO definitions, the sites-only VCF header and records, the
+Parquet schema every chunk shares, and BGZF pieces that concatenate (stages/publish.py
+writes them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from europanel import __version__
+from europanel.sitestats import INBREEDING_FILTER_LINE, info_definition
+
+SITE_FIELDS = ["CHROM", "POS", "REF", "ALT", "FILTER"]
+SEX_NAMES = {"XX": "XX (karyotypically female) samples", "XY": "XY (karyotypically male) samples"}
+
+
+def describe_group(group: str, cohorts: list[str]) -> str:
+    if group in SEX_NAMES:
+        return SEX_NAMES[group]
+    if "_" in group:
+        population, sex = group.split("_", 1)
+        return f"{SEX_NAMES[sex]} of population {population}"
+    if group in cohorts:
+        return f"samples of cohort {group}"
+    return f"samples of population {group}"
+
+
+def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[str, str, str]]:
+    """(Number, Type, Description) of every INFO field present in the records."""
+    adj = "high-quality genotypes (adj: GQ, DP and het allele-balance thresholds)"
+    fixed = {
+        "AC": ("A", "Integer", f"Alternate allele count, all samples, {adj}"),
+        "AN": ("1", "Integer", f"Total number of called alleles, all samples, {adj}"),
+        "AF": ("A", "Float", "Alternate allele frequency AC/AN, all samples, adj"),
+        "nhomalt": (
+            "A",
+            "Integer",
+            "Number of homozygous-alternate diploid genotypes, all samples, adj",
+        ),
+        "nhemi": (
+            "A",
+            "Integer",
+            "Number of haploid alternate calls of XY samples on non-PAR X/Y, adj",
+        ),
+        "AC_raw": ("A", "Integer", "Alternate allele count, all samples, before genotype QC"),
+        "AN_raw": (
+            "1",
+            "Integer",
+            "Total number of called alleles, all samples, before genotype QC",
+        ),
+        "AF_raw": ("A", "Float", "Alternate allele frequency, all samples, before genotype QC"),
+        "nhomalt_raw": (
+            "A",
+            "Integer",
+            "Homozygous-alternate diploid genotypes, before genotype QC",
+        ),
+        "nhemi_raw": (
+            "A",
+            "Integer",
+            "Number of haploid alternate calls of XY samples on non-PAR X/Y, before genotype QC",
+        ),
+        "grpmax": ("A", "String", "Population with the highest AF (AC > 0, faf_exclude left out)"),
+        "AC_grpmax": ("A", "Integer", "AC of the grpmax population, adj"),
+        "AN_grpmax": ("A", "Integer", "AN of the grpmax population, adj"),
+        "AF_grpmax": ("A", "Float", "AF of the grpmax population, adj"),
+        "nhomalt_grpmax": ("A", "Integer", "nhomalt of the grpmax population, adj"),
+        "cohorts_called": (
+            ".",
+            "String",
+            "Cohorts whose input called this site (its variant, or reference-only calls "
+            "covering it) and passed FILTER",
+        ),
+        "cohorts_filtered": (".", "String", "Cohorts whose input had this site but failed FILTER"),
+        "VRS_Allele_ID": (
+            "A",
+            "String",
+            "GA4GH VRS 2.x Allele identifier (ga4gh:VA.) of the alternate allele, computed "
+            "from the reference FASTA (fully-justified normalisation)",
+        ),
+    }
+    definitions = {}
+    for column in columns:
+        if column in SITE_FIELDS:
+            continue
+        if column in fixed:
+            definitions[column] = fixed[column]
+            continue
+        if (annotation := info_definition(column)) is not None:  # europanel.sitestats
+            definitions[column] = annotation
+            continue
+        prefix, _, rest = column.partition("_")
+        if column.startswith("fafmax_"):
+            level = column.split("_")[1]
+            if column.endswith("_gen_anc"):
+                definitions[column] = ("A", "String", f"Population with the largest {level}")
+            else:
+                definitions[column] = (
+                    "A",
+                    "Float",
+                    f"Largest {level} over populations (faf_exclude left out)",
+                )
+        elif prefix in ("faf95", "faf99"):
+            confidence = "95%" if prefix == "faf95" else "99%"
+            whom = describe_group(rest, cohorts) if rest else "all samples"
+            definitions[column] = (
+                "A",
+                "Float",
+                f"Filtering allele frequency, {whom}: the "
+                f"largest AF whose Poisson {confidence} upper bound of AC is "
+                "below the observed AC (0 where AC <= 1), adj",
+            )
+        elif prefix in ("AC", "AN", "AF", "nhomalt", "nhemi"):
+            number, kind = {
+                "AC": ("A", "Integer"),
+                "AN": ("1", "Integer"),
+                "AF": ("A", "Float"),
+                "nhomalt": ("A", "Integer"),
+                "nhemi": ("A", "Integer"),
+            }[prefix]
+            what = {
+                "AC": "Alternate allele count",
+                "AN": "Total number of called alleles",
+                "AF": "Alternate allele frequency",
+                "nhomalt": "Number of homozygous-alternate diploid genotypes",
+                "nhemi": "Number of haploid alternate calls on non-PAR X/Y",
+            }[prefix]
+            definitions[column] = (number, kind, f"{what}, {describe_group(rest, cohorts)}, adj")
+        else:
+            raise ValueError(f"no INFO definition for column {column}")
+    return definitions
+
+
+def format_value(value, kind: str) -> str | None:
+    """VCF text of one INFO value; None for a missing value (the key is then left out)."""
+    if kind == "Flag":
+        return "" if value is True or value == 1 else None
+    if kind == "String" and hasattr(value, "__len__") and not isinstance(value, str):
+        return "|".join(str(int(v)) for v in value)  # a histogram, gnomAD's pipe-separated
+    if value is None or pd.isna(value):
+        return None
+    if kind == "Float":
+        return f"{value:.6g}"
+    if kind == "Integer":
+        return str(int(value))
+    return str(value)
+
+
+def header_lines(panel: dict, definitions: dict, contig_lengths: dict[str, int]) -> list[str]:
+    lines = [
+        "##fileformat=VCFv4.2",
+        '##FILTER=<ID=PASS,Description="All filters passed">',
+        '##FILTER=<ID=AC0,Description="Allele count is zero after genotype QC (adj): no '
+        'sample had a high-quality genotype carrying this allele">',
+        f"##source=europanel {__version__}",
+        f"##reference={panel['reference']}",
+        f"##reference_build={panel['build']}",
+    ]
+    if "inbreeding_coeff" in definitions:
+        lines.insert(3, INBREEDING_FILTER_LINE)
+    lines += [f"##{key}={value}" for key, value in panel.get("extra", [])]
+    lines += [f"##contig=<ID={c},length={n}>" for c, n in contig_lengths.items()]
+    for name, (number, kind, description) in definitions.items():
+        lines.append(f'##INFO=<ID={name},Number={number},Type={kind},Description="{description}">')
+    lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+    return lines
+
+
+def vcf_lines(records: pd.DataFrame, definitions: dict) -> list[str]:
+    fields = list(definitions)
+    kinds = [definitions[f][1] for f in fields]
+    columns = [records[f].tolist() for f in fields]
+    lines = []
+    for row, (chrom, pos, ref, alt, status) in enumerate(
+        zip(records["CHROM"], records["POS"], records["REF"], records["ALT"], records["FILTER"])
+    ):
+        info = []
+        for field, kind, values in zip(fields, kinds, columns):
+            text = format_value(values[row], kind)
+            if text == "":  # a Flag that is set
+                info.append(field)
+            elif text is not None:
+                info.append(f"{field}={text}")
+        lines.append(f"{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\t{status}\t{';'.join(info) or '.'}")
+    return lines
+
+
+def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
+    """One schema for every chunk: a field that is empty in one chunk keeps its type."""
+    kinds = {
+        "Integer": pa.int64(),
+        "Float": pa.float64(),
+        "String": pa.string(),
+        "Flag": pa.bool_(),
+    }
+    histogram = pa.list_(pa.int64())  # the histograms' bin counts (a pipe string in the VCF)
+    fixed = {
+        "CHROM": pa.string(),
+        "POS": pa.int64(),
+        "REF": pa.string(),
+        "ALT": pa.string(),
+        "FILTER": pa.string(),
+    }
+    return pa.schema(
+        [
+            (
+                c,
+                fixed[c]
+                if c in fixed
+                else histogram
+                if c.endswith("_bin_freq")
+                else kinds[definitions[c][1]],
+            )
+            for c in columns
+        ]
+    )
+
+
+# The empty BGZF block htslib ends every file with; parts are joined without it.
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def bgzf_body(path: str) -> bytes:
+    """A BGZF file's blocks without its end-of-file block (valid members to concatenate)."""
+    data = Path(path).read_bytes()
+    if not data.endswith(BGZF_EOF):
+        raise ValueError(f"{path}: no BGZF end-of-file block; the part is incomplete")
+    return data[: -len(BGZF_EOF)]
+
+
+def cast_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table in the panel's schema. A column with no value in this chunk (pandas wrote
+    it as double NaN, say an empty chunk's histograms) becomes nulls of its type."""
+    columns = []
+    for field in schema:
+        column = table[field.name]
+        if column.null_count == len(column) and not column.type.equals(field.type):
+            column = pa.nulls(len(column), field.type)
+        columns.append(column.cast(field.type))
+    return pa.table(columns, schema=schema)
