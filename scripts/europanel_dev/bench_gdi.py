@@ -53,13 +53,15 @@ def simulate(outdir: Path, length: int, cohorts: int, samples: int, seed: int):
             spans.append([pos, end])
             pos = end + 1 + rng.randint(50, 500)
         per_pop = samples // len(POPULATIONS)
-        an = {label: [2 * samples, 2 * samples, 0]}
+        # Reference AN per ploidy class (autosomal, X non-PAR, Y non-PAR, Y PAR); the one
+        # simulated contig is autosomal, so the Y classes never apply.
+        an = {label: [2 * samples, 2 * samples, 0, 0]}
         for p in POPULATIONS:
-            an[p] = [2 * per_pop] * 2 + [0]
-            an[f"{p}_XX"] = [per_pop, per_pop, 0]
-            an[f"{p}_XY"] = [per_pop, per_pop // 2, 0]
-        an["XX"] = [samples, samples, 0]
-        an["XY"] = [samples, samples // 2, 0]
+            an[p] = [2 * per_pop] * 2 + [0, 0]
+            an[f"{p}_XX"] = [per_pop, per_pop, 0, 0]
+            an[f"{p}_XY"] = [per_pop, per_pop // 2, 0, 0]
+        an["XX"] = [samples, samples, 0, 0]
+        an["XY"] = [samples, samples // 2, 0, 0]
         manifests.append(
             {"cohort": label, "callable": {contig: spans}, "reference_an": an, "par": {}}
         )
