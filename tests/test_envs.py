@@ -87,8 +87,9 @@ class Module:
 
 def load_package(directory: Path, package: str) -> dict[str, Module]:
     modules = {}
-    for path in sorted(directory.glob("*.py")):
-        name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+    for path in sorted(directory.rglob("*.py")):  # subpackages too (europanel.report)
+        parts = path.relative_to(directory).with_suffix("").parts
+        name = ".".join((package, *parts)).removesuffix(".__init__")
         module = Module(name, ast.parse(path.read_text(), str(path)))
         for node in module.tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):

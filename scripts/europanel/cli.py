@@ -21,6 +21,7 @@ from europanel.regions import (
     read_bed,
     read_fai,
 )
+from europanel.settings import STAGE_KEYS, bundle_min_group_size, load_settings
 from europanel.sheets import InputError, read_tsv
 
 # Stage modules are imported inside their subcommands: each rule's environment then
@@ -124,26 +125,31 @@ def cmd_count(args) -> None:
 
 def cmd_bundle(args) -> None:
     from europanel.bundle import write_bundle
+    from europanel.count import GenotypeQC
 
+    given = load_settings(args.settings, "bundle")
+    reference, privacy = given["reference"], given["privacy"]
     lengths = read_fai(args.fasta)
     chunk_counts = {contig: [] for contig in args.contigs}
     for path in args.counts:
         chunk_counts[Path(path).stem.rsplit("-", 1)[0]].append(path)
-    qc = genotype_qc(args)
+    qc = GenotypeQC(**given["genotype_qc"])
+    weight = given["weight"]  # the cohorts sheet's weight column, if it has one
     settings = {
-        "reference_build": args.build,
+        "reference_build": reference["build"],
         "reference_fasta": Path(args.fasta).name,
-        "par": read_bed(args.par or builtin_par_bed(args.build)),
+        "par": read_bed(reference["par"] or builtin_par_bed(reference["build"])),
         "genotype_qc": {
             k: getattr(qc, k) for k in ("min_gq", "min_dp", "min_dp_haploid", "min_het_ab")
         },
-        "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
+        "normalise": given["normalise"],
         "config_sha256": args.config_digest,
         # Site annotations (issue 15): whether the counts carry the quality histograms, and
         # the cohort's weight in AF_weighted (the cohorts sheet's weight column), if any.
-        "histograms": args.histograms,
-        **({"weight": args.weight} if args.weight is not None else {}),
+        "histograms": given["site_annotations"]["histograms"],
+        **({"weight": weight} if weight is not None else {}),
     }
+    salt_file = privacy["release_salt_file"]
     manifest = write_bundle(
         args.output,
         args.cohort,
@@ -153,8 +159,8 @@ def cmd_bundle(args) -> None:
         settings,
         args.callable,
         args.vcf,
-        min_group_size=args.min_group_size,
-        release_salt=Path(args.release_salt_file).read_bytes() if args.release_salt_file else None,
+        min_group_size=bundle_min_group_size(privacy),
+        release_salt=Path(salt_file).read_bytes() if salt_file else None,
     )
     print(
         f"bundle {args.output}: {manifest['samples']} samples, "
@@ -168,10 +174,11 @@ def cmd_merge(args) -> None:
     from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
     from europanel.sitestats import SiteAnnotationPolicy
 
+    settings = load_settings(args.settings, "merge")
+    privacy = settings["privacy"]
     bundles = open_bundles(args.bundles, verified=args.verified)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
-    chunk_size = args.chunk_size
-    chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], chunk_size)
+    chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], settings["chunk_size"])
     contributions = [
         CohortCounts(
             b.cohort,
@@ -183,7 +190,10 @@ def cmd_merge(args) -> None:
         for b in bundles
     ]
     policy = PanelPolicy(
-        args.absent_sites, tuple(args.faf_exclude), args.min_group_size, args.min_carriers
+        settings["merge"]["absent_sites"],
+        tuple(settings["frequencies"]["faf_exclude"]),
+        privacy["min_group_size"],
+        privacy["min_carriers"],
     )
     par = bundles[0].manifest["par"]
     ploidy = PloidyMap(
@@ -191,17 +201,15 @@ def cmd_merge(args) -> None:
     )
     manifests = [b.manifest for b in bundles]
     annotations = SiteAnnotationPolicy(
+        **settings["site_annotations"],
         histograms=all(m.get("histograms", False) for m in manifests),
-        inbreeding_coeff_filter=threshold(args.inbreeding_coeff_filter),
-        country_het_p=args.country_het_p,
-        country_het_fst=args.country_het_fst,
         weights=bundle_weights(manifests),
         cell_sizes={
             (b.cohort, p): b.manifest["groups"].get(p, 0)
             for b in bundles
             for p in b.manifest["populations"]
         },
-        min_cell_size=args.min_group_size,
+        min_cell_size=privacy["min_group_size"],
     )
     records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy, annotations)
     records.to_parquet(args.output, index=False)
@@ -278,18 +286,18 @@ def cmd_publish(args) -> None:
     from europanel.merge import PanelGroups
     from europanel.publish import join_panel
 
+    privacy = load_settings(args.settings, "publish")["privacy"]
+    k, previous = privacy["min_group_size"], privacy["previous_release"]
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
-    release = release_record(bundles, panel, args.min_group_size)
-    if args.previous_release:
-        problems = release_problems(
-            read_release(args.previous_release), release["groups"], args.min_group_size
-        )
+    release = release_record(bundles, panel, k)
+    if previous:
+        problems = release_problems(read_release(previous), release["groups"], k)
         if problems:
             raise InputError(
-                f"this release differs from {args.previous_release} by fewer than "
-                f"k = {args.min_group_size} samples in some groups; the difference of the two "
+                f"this release differs from {previous} by fewer than "
+                f"k = {k} samples in some groups; the difference of the two "
                 "releases would be those samples' genotypes. Nothing was published.\n"
                 + "\n".join(problems)
             )
@@ -329,21 +337,22 @@ def cmd_audit(args) -> None:
     from europanel.audit import audit
     from europanel.bundle import Bundle
 
+    privacy = load_settings(args.settings, "audit")["privacy"]
     manifests = {folder: Bundle.open(folder).manifest for folder in args.bundles}
     problems, checked = audit(
         manifests,
-        args.min_group_size,
+        privacy["min_group_size"],
         parquet=args.parquet,
         vcf=args.vcf,
         report=args.report,
         release=args.release,
-        previous_release=args.previous_release,
-        bundle_k=args.bundle_min_group_size,
+        previous_release=privacy["previous_release"],
+        bundle_k=bundle_min_group_size(privacy),
     )
     if problems:
         raise InputError(
             f"the published files let {len(problems)} small group(s) be derived "
-            f"(k = {args.min_group_size}); do not release them. Report this as a bug of "
+            f"(k = {privacy['min_group_size']}); do not release them. Report this as a bug of "
             "europanel's disclosure control, with this message:\n" + "\n".join(problems)
         )
     text = json.dumps({"passed": True, "checked": checked}, indent=1, sort_keys=True)
@@ -356,6 +365,7 @@ def cmd_allsites(args) -> None:
     from europanel.allsites import published_groups, write_allsites
     from europanel.merge import PanelGroups
 
+    settings = load_settings(args.settings, "allsites")
     bundles = open_bundles(args.bundles)
     manifests = [b.manifest for b in bundles]
     groups = published_groups(args.panel, PanelGroups.from_manifests(manifests).ordered())
@@ -364,7 +374,7 @@ def cmd_allsites(args) -> None:
         manifests,
         {c: lengths[c] for c in args.contigs},
         groups,
-        args.absent_sites,
+        settings["merge"]["absent_sites"],
         args.output,
         args.parquet,
     )
@@ -374,10 +384,13 @@ def cmd_allsites(args) -> None:
 def cmd_gdi_export(args) -> None:
     from europanel.gdi import export_gdi, require_codes, write_summary
 
+    settings = load_settings(args.settings, "gdi_export")
+    label = settings["gdi"]["panel_label"]
+    # cohort -> ISO 3166-1 alpha-2 code, as the workflow resolved it (sheet and config)
+    countries = settings["countries"]
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
-    countries = dict(pair.split("=", 1) for pair in args.countries)
-    require_codes(countries, args.panel_label)
+    require_codes(countries, label)
     outdir = str(Path(args.summary).parent)
     for stale in Path(outdir).glob("*.sites.vcf.gz*"):  # a cohort withheld since last run
         stale.unlink()
@@ -386,12 +399,12 @@ def cmd_gdi_export(args) -> None:
         args.panel,
         outdir,
         countries,
-        args.panel_label,
+        label,
         {c: lengths[c] for c in args.contigs},
-        args.panel_name,
+        settings["panel_name"],
         first["reference_fasta"],
     )
-    write_summary(args.summary, written, countries, args.panel_label)
+    write_summary(args.summary, written, countries, label)
     print(f"GDI export: {written}", file=sys.stderr)
 
 
@@ -406,9 +419,9 @@ def cmd_lookup(args) -> None:
 
 # QC report (europanel.report; matplotlib is imported only by this subcommand).
 def cmd_qc_figures(args) -> None:
-    from europanel import report
+    from europanel.report import steps
 
-    print(f"qc-figures {args.what}: {report.run(args)}", file=sys.stderr)
+    print(f"qc-figures {args.what}: {steps.run(args)}", file=sys.stderr)
 
 
 def add_qc_figures_parser(sub) -> None:
@@ -419,13 +432,7 @@ def add_qc_figures_parser(sub) -> None:
         help="which part of the report to make",
     )
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument(
-        "--min-group-size",
-        type=int,
-        required=True,
-        help="privacy.min_group_size: smaller groups are never plotted",
-    )
-    p.add_argument("--min-carriers", type=int, default=0, help="privacy.min_carriers")
+    add_settings_option(p, "report_summary")
     p.add_argument("--contigs", nargs="+", help="contigs of the panel (cohorts)")
     p.add_argument("--stats-root", help="outdir holding normalised/, counts/ and merged/ stats")
     p.add_argument("--chunks", nargs="+", help="chunk names (sites, summary)")
@@ -444,6 +451,17 @@ def add_qc_figures_parser(sub) -> None:
     for name in ("sites-table", "concordance-table", "cohort-table"):
         p.add_argument(f"--{name}", help="TSV written by its step, read by `summary`")
     p.set_defaults(func=cmd_qc_figures)
+
+
+def add_settings_option(parser, stage: str) -> None:
+    """`--settings`: the config keys the stage reads (europanel.settings.STAGE_KEYS)."""
+    keys = ", ".join(STAGE_KEYS[stage])
+    parser.add_argument(
+        "--settings",
+        required=True,
+        metavar="JSON|FILE",
+        help=f"the stage's settings ({keys}) as a JSON object, or a JSON file holding it",
+    )
 
 
 def add_cohort_options(parser) -> None:
@@ -512,29 +530,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bundle", help="gather one cohort's counts into a portable bundle")
     add_cohort_options(p)
-    add_ploidy_options(p)
-    add_qc_options(p)
-    add_normalise_options(p)
+    add_settings_option(p, "bundle")
     p.add_argument("--counts", nargs="+", required=True, help="the cohort's chunk count tables")
     p.add_argument("--contigs", nargs="+", required=True)
     p.add_argument("--fasta", required=True)
     p.add_argument("--callable", default=None, help="BED of regions the cohort could call")
     p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
-    p.add_argument(
-        "--min-group-size",
-        type=int,
-        default=0,
-        help="privacy.bundle_min_group_size: smaller groups never leave the node",
-    )
-    p.add_argument(
-        "--release-salt-file",
-        default=None,
-        help="secret salt for the sample-set digests of release checks (never published)",
-    )
     p.add_argument("--output", required=True, help="bundle folder")
-    p.add_argument("--histograms", action="store_true", help="the counts carry histograms")
-    p.add_argument("--weight", type=float, default=None, help="the cohort's AF_weighted weight")
     p.set_defaults(func=cmd_bundle)
 
     p = sub.add_parser("verify-bundles", help="check the bundles' checksums (once per run)")
@@ -548,14 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--verified", default=None, help="verify-bundles record: skip hashing counts files"
     )
     p.add_argument("--chunk", required=True)
-    p.add_argument("--chunk-size", type=int, required=True)
-    p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
-    p.add_argument("--faf-exclude", nargs="*", default=[])
-    p.add_argument("--min-group-size", type=int, default=0)
-    p.add_argument("--min-carriers", type=int, default=0)
-    p.add_argument("--inbreeding-coeff-filter", default="-0.3", help="F below: FILTER; or off")
-    p.add_argument("--country-het-p", type=float, default=1e-8)
-    p.add_argument("--country-het-fst", type=float, default=0.005, help="drift allowed")
+    add_settings_option(p, "merge")
     p.add_argument("--output", required=True)
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_merge)
@@ -575,22 +571,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
     p.add_argument("--release", required=True, help="release record (JSON) to write")
-    p.add_argument("--min-group-size", type=int, default=0, help="privacy.min_group_size")
-    p.add_argument(
-        "--previous-release", default=None, help="the previous release's JSON or panel VCF"
-    )
+    add_settings_option(p, "publish")
     p.add_argument("--fasta", default=None, help="reference FASTA of the VRS IDs (checked)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("audit", help="check that no small group is derivable from published files")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument("--min-group-size", type=int, required=True, help="privacy.min_group_size")
-    p.add_argument("--bundle-min-group-size", type=int, default=None)
+    add_settings_option(p, "audit")
     p.add_argument("--vcf", default=None, help="panel VCF")
     p.add_argument("--parquet", default=None, help="panel Parquet")
     p.add_argument("--report", default=None, help="report summary HTML")
     p.add_argument("--release", default=None, help="this release's JSON")
-    p.add_argument("--previous-release", default=None, help="the previous release's JSON or VCF")
     p.add_argument("--output", default=None, help="audit result (JSON) to write")
     p.set_defaults(func=cmd_audit)
 
@@ -598,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--panel", required=True, help="the panel's Parquet (its published groups)")
     p.add_argument("--contigs", nargs="+", required=True)
-    p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
+    add_settings_option(p, "allsites")
     p.add_argument("--output", required=True, help="bgzipped TSV (.tsv.gz), tabix-indexed")
     p.add_argument("--parquet", required=True)
     p.set_defaults(func=cmd_allsites)
@@ -607,9 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--panel", required=True, help="the panel's Parquet")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--contigs", nargs="+", required=True)
-    p.add_argument("--countries", nargs="*", default=[], help="cohort=CC pairs")
-    p.add_argument("--panel-label", default="EU")
-    p.add_argument("--panel-name", required=True)
+    add_settings_option(p, "gdi_export")
     p.add_argument("--summary", required=True, help="summary.json; files are written beside it")
     p.set_defaults(func=cmd_gdi_export)
 
