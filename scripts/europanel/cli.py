@@ -190,10 +190,10 @@ def cmd_merge(args) -> None:
         for b in bundles
     ]
     policy = PanelPolicy(
-        settings["merge"]["absent_sites"],
-        tuple(settings["frequencies"]["faf_exclude"]),
-        privacy["min_group_size"],
-        privacy["min_carriers"],
+        absent_sites=settings["merge"]["absent_sites"],
+        faf_exclude=tuple(settings["frequencies"]["faf_exclude"]),
+        min_group_size=privacy["min_group_size"],
+        min_carriers=privacy["min_carriers"],
     )
     par = bundles[0].manifest["par"]
     ploidy = PloidyMap(
