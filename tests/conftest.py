@@ -135,3 +135,21 @@ def unsuppressed_demo_panel(demo_run) -> pd.DataFrame:
         records, _ = merge_chunk(chunk.contig, cohorts, panel, ploidy, PanelPolicy())
         parts.append(records)
     return pd.concat(parts, ignore_index=True)
+
+
+def demo_config() -> dict:
+    """The demo's config/config.yaml with the schema's defaults filled in, as the workflow
+    sees it (common.smk validates it the same way)."""
+    import yaml
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return config
+
+
+def demo_settings(stage: str, **derived) -> str:
+    """A stage's `--settings` JSON for the demo config, as its rule passes it."""
+    from europanel.settings import settings_json, stage_settings
+
+    return settings_json(stage_settings(demo_config(), stage, **derived))

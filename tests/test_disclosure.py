@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import demo_settings
 from europanel.core.disclosure import (
     TOTAL,
     PatternPolicy,
@@ -279,7 +280,8 @@ def test_audit_catches_a_leak_put_into_the_demo_panel(demo_run, tmp_path, capsys
 
     bundles = list(demo_manifests(demo_run))
     status = main(
-        ["audit", "--bundles", *bundles, "--min-group-size", "5", "--parquet", str(leaky)]
+        ["audit", "--bundles", *bundles, "--settings", demo_settings("audit")]
+        + ["--parquet", str(leaky)]
     )
     message = capsys.readouterr().err
     assert status == 2 and "Traceback" not in message
@@ -309,20 +311,22 @@ def publish_against(demo_run, tmp_path, previous_groups: dict) -> tuple[int, str
     tmp_path.mkdir(parents=True, exist_ok=True)
     bundles = sorted(str(p.parent) for p in (demo_run / "results/bundles").glob("*/manifest.json"))
     chunk = tmp_path / "chunk.parquet"
-    merged = ["merge", "--bundles", *bundles, "--chunk", "chr20-00000", "--chunk-size", "10000"]
-    merged += ["--min-group-size", "5", "--output", str(chunk), "--summary", str(tmp_path / "s")]
+    merged = ["merge", "--bundles", *bundles, "--chunk", "chr20-00000"]
+    merged += ["--settings", demo_settings("merge")]
+    merged += ["--output", str(chunk), "--summary", str(tmp_path / "s")]
     assert main(merged) == 0
     part_vcf, part_parquet = tmp_path / "part.vcf.gz", tmp_path / "part.parquet"
     part = ["publish-part", "--chunk-table", str(chunk), "--vcf-part", str(part_vcf)]
     assert main(part + ["--parquet-part", str(part_parquet)]) == 0
     previous = tmp_path / "previous.release.json"
     previous.write_text(json.dumps({"groups": previous_groups}))
+    prior = str(previous)
     return main(
         ["publish", "--bundles", *bundles, "--vcf-parts", str(part_vcf), "--config-digest", "x"]
         + ["--parquet-parts", str(part_parquet)]
         + ["--vcf", str(tmp_path / "p.vcf.gz"), "--parquet", str(tmp_path / "p.parquet")]
-        + ["--release", str(tmp_path / "p.release.json"), "--min-group-size", "5"]
-        + ["--previous-release", str(previous)]
+        + ["--release", str(tmp_path / "p.release.json")]
+        + ["--settings", json.dumps({"privacy": {"min_group_size": 5, "previous_release": prior}})]
     ), str(tmp_path / "p.vcf.gz")
 
 

@@ -376,7 +376,8 @@ def test_panel_without_records_is_published_and_reported(reference, tmp_path):
 def test_sites_figure_of_cohorts_without_any_record(tmp_path):
     """A cohort with no record at all (every count 0): the log-scaled fate panel shows
     an empty state instead of failing (matplotlib cannot log-scale only zeros)."""
-    from europanel.report import VARIANT_TYPES, plot_sites
+    from europanel.report.data import VARIANT_TYPES
+    from europanel.report.figures import plot_sites
 
     columns = [
         *VARIANT_TYPES,

@@ -25,12 +25,9 @@ rule audit:
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
-        bundle_min_group_size=bundle_min_group_size(),
-        previous=previous_release_option(),
+        settings=stage_settings("audit"),
     shell:
         "{params.europanel} audit --bundles {params.bundles}"
-        " --min-group-size {params.min_group_size}"
-        " --bundle-min-group-size {params.bundle_min_group_size}"
+        " --settings {params.settings:q}"
         " --vcf {input.vcf} --parquet {input.parquet} --report {input.report}"
-        " --release {input.release} {params.previous} --output {output} > {log} 2>&1"
+        " --release {input.release} --output {output} > {log} 2>&1"

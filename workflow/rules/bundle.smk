@@ -27,22 +27,14 @@ rule bundle:
         callable=lambda wildcards, input: (
             f"--callable {input.callable}" if input.callable else ""
         ),
-        ploidy=ploidy_options(),
-        qc=qc_options(),
         config_digest=CONFIG_DIGEST,
-        realign_window=config["normalise"]["realign_window"],
-        ref_mismatch=config["normalise"]["ref_mismatch"],
-        min_group_size=bundle_min_group_size(),
-        salt=release_salt_option(),
-        annotations=bundle_annotation_options,
+        settings=bundle_settings,
     shell:
         "{params.europanel} bundle --cohort {wildcards.cohort} --samples {input.samples}"
         " --counts {input.counts} --vcf {input.vcfs} --contigs {params.contigs}"
         " --fasta {input.fasta} --config-digest {params.config_digest}"
-        " {params.callable} {params.ploidy} {params.qc}"
-        " --realign-window {params.realign_window} --ref-mismatch {params.ref_mismatch}"
-        " --min-group-size {params.min_group_size} {params.salt}"
-        " {params.annotations} --output {params.folder} > {log} 2>&1"
+        " {params.callable} --settings {params.settings:q}"
+        " --output {params.folder} > {log} 2>&1"
 
 
 rule all_bundles:

@@ -24,6 +24,7 @@ SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))
 
 from europanel import resources
+from europanel import settings as europanel_settings
 from europanel.commands.common import open_bundles
 from europanel.core.regions import chunk_by_name, default_contigs, make_chunks, read_fai
 from europanel.stages.gdi import country_code_problems, country_codes
@@ -59,7 +60,8 @@ def validate_sheet(path, schema):
         stop_on_problems([sheet_schema_problem(sheet, error, schema)])
 
 
-# Every schema violation at once, in plain words; then snakemake's validate fills in defaults.
+# Every schema violation at once, in plain words; then snakemake's validate fills in the
+# schema's defaults: the one place they are written (rules pass them on: stage_settings).
 CONFIG_SCHEMA = Path(workflow.source_path("../schemas/config.schema.yaml"))
 stop_on_problems(
     config_schema_problems(
@@ -69,7 +71,7 @@ stop_on_problems(
         or "the config",
     )
 )
-validate(config, schema="../schemas/config.schema.yaml")
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 OUTDIR = config["outdir"]
 # Central merge from country bundles alone: no sheet, no genotype, no FASTA needed.
@@ -219,45 +221,24 @@ def bundle_contig_counts(wildcards):
     return [f"{folder}/counts/{contig}.parquet" for folder in BUNDLES]
 
 
-def bundle_annotation_options(wildcards):
-    """What a bundle records for the site annotations: histograms, the cohort's weight."""
-    weight = COHORT_WEIGHTS.get(wildcards.cohort)
-    return ("--histograms" if config["site_annotations"]["histograms"] else "") + (
-        f" --weight {weight!r}" if weight is not None else ""
+def stage_settings(stage, **derived):
+    """A rule's `--settings` parameter: the keys of the validated config its stage reads
+    (europanel/settings.py, STAGE_KEYS) as one JSON object. Stage-specific, so the params
+    rerun trigger reruns only the jobs whose settings changed."""
+    return europanel_settings.settings_json(
+        europanel_settings.stage_settings(config, stage, **derived)
     )
 
 
-def site_annotation_options():
-    """The merge's site-annotation settings as the CLI takes them."""
-    settings = config["site_annotations"]
-    threshold = settings["inbreeding_coeff_filter"]
-    return (
-        f"--inbreeding-coeff-filter {'off' if threshold is None else threshold}"
-        + f" --country-het-p {settings['country_het_p']}"
-        + f" --country-het-fst {settings['country_het_fst']}"
-    )
+def bundle_settings(wildcards):
+    """The bundle's settings and the cohort's AF_weighted weight (null: no weight column)."""
+    return stage_settings("bundle", weight=COHORT_WEIGHTS.get(wildcards.cohort))
 
 
 def ploidy_options():
     par = config["reference"]["par"]
     build = f"--build {config['reference']['build']}"
     return f"{build} --par {par}" if par else build
-
-
-def bundle_min_group_size():
-    """privacy.bundle_min_group_size, defaulting to privacy.min_group_size."""
-    own = config["privacy"]["bundle_min_group_size"]
-    return config["privacy"]["min_group_size"] if own is None else own
-
-
-def release_salt_option():
-    salt = config["privacy"]["release_salt_file"]
-    return f"--release-salt-file {salt}" if salt else ""
-
-
-def previous_release_option():
-    previous = config["privacy"]["previous_release"]
-    return f"--previous-release {previous}" if previous else ""
 
 
 def qc_options():

@@ -24,10 +24,10 @@ rule allsites_an:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         contigs=" ".join(CONTIGS),
-        absent_sites=config["merge"]["absent_sites"],
+        settings=stage_settings("allsites"),
     shell:
         "{params.europanel} allsites --bundles {params.bundles} --panel {input.panel}"
-        " --contigs {params.contigs} --absent-sites {params.absent_sites}"
+        " --contigs {params.contigs} --settings {params.settings:q}"
         " --output {output.tsv} --parquet {output.parquet} > {log} 2>&1"
 
 
@@ -50,11 +50,8 @@ rule gdi_export:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         contigs=" ".join(CONTIGS),
-        countries=" ".join(f"{c}={code}" for c, code in GDI_COUNTRIES.items()),
-        label=config["gdi"]["panel_label"],
-        name=config["panel_name"],
+        settings=stage_settings("gdi_export", countries=GDI_COUNTRIES),
     shell:
         "{params.europanel} gdi-export --panel {input.panel} --bundles {params.bundles}"
-        " --contigs {params.contigs} --countries {params.countries}"
-        " --panel-label {params.label} --panel-name {params.name}"
+        " --contigs {params.contigs} --settings {params.settings:q}"
         " --summary {output.summary} > {log} 2>&1"

@@ -39,16 +39,8 @@ rule merge:
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
-        chunk_size=config["chunk_size"],
-        absent_sites=config["merge"]["absent_sites"],
-        faf_exclude=" ".join(config["frequencies"]["faf_exclude"]),
-        min_group_size=config["privacy"]["min_group_size"],
-        min_carriers=config["privacy"]["min_carriers"],
-        annotations=site_annotation_options(),
+        settings=stage_settings("merge"),
     shell:
         "{params.europanel} merge --bundles {params.bundles} --chunk {wildcards.chunk}"
-        " --verified {input.verified}"
-        " --chunk-size {params.chunk_size} --absent-sites {params.absent_sites}"
-        " --faf-exclude {params.faf_exclude} --min-group-size {params.min_group_size}"
-        " --min-carriers {params.min_carriers} {params.annotations}"
+        " --verified {input.verified} --settings {params.settings:q}"
         " --output {output.records} --summary {output.summary} > {log} 2>&1"

@@ -48,12 +48,11 @@ rule publish:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         config_digest=CONFIG_DIGEST,
-        min_group_size=config["privacy"]["min_group_size"],
-        previous=previous_release_option(),
+        settings=stage_settings("publish"),
         vrs=f"--fasta {VRS_FASTA}" if VRS_FASTA else "",
     shell:
         "{params.europanel} publish --bundles {params.bundles}"
         " --vcf-parts {input.vcf_parts} --parquet-parts {input.parquet_parts}"
         " --config-digest {params.config_digest} {params.vrs}"
         " --vcf {output.vcf} --parquet {output.parquet} --release {output.release}"
-        " --min-group-size {params.min_group_size} {params.previous} > {log} 2>&1"
+        " --settings {params.settings:q} > {log} 2>&1"

@@ -24,10 +24,10 @@ rule report_samples:
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
+        settings=stage_settings("report"),
     shell:
         "{params.europanel} qc-figures samples --bundles {params.bundles}"
-        " --min-group-size {params.min_group_size}"
+        " --settings {params.settings:q}"
         " --samples-figure {output.figure} > {log} 2>&1"
 
 
@@ -65,13 +65,13 @@ if not BUNDLE_MODE:
         params:
             europanel=EUROPANEL,
             bundles=" ".join(BUNDLES),
-            min_group_size=config["privacy"]["min_group_size"],
+            settings=stage_settings("report"),
             # Paths are rebuilt from these: a genome-wide list is too long for a command line.
             chunks=" ".join(CHUNKS),
             root=lambda wildcards, input: stats_root(input.counted[0]),
         shell:
             "{params.europanel} qc-figures sites --bundles {params.bundles}"
-            " --min-group-size {params.min_group_size}"
+            " --settings {params.settings:q}"
             " --stats-root {params.root} --chunks {params.chunks}"
             " --sites-figure {output.figure} --sites-table {output.table} > {log} 2>&1"
 
@@ -115,11 +115,11 @@ rule report_cohorts:
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
+        settings=stage_settings("report"),
         contigs=" ".join(CONTIGS),
     shell:
         "{params.europanel} qc-figures cohorts --bundles {params.bundles}"
-        " --min-group-size {params.min_group_size} --contigs {params.contigs}"
+        " --settings {params.settings:q} --contigs {params.contigs}"
         " --concordance-figure {output.concordance}"
         " --concordance-table {output.concordance_table}"
         " --cohort-figure {output.cohort_qc} --cohort-table {output.cohort_table}"
@@ -160,10 +160,10 @@ rule report_panel:
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
+        settings=stage_settings("report"),
     shell:
         "{params.europanel} qc-figures panel --bundles {params.bundles}"
-        " --min-group-size {params.min_group_size} --panel {input.panel}"
+        " --settings {params.settings:q} --panel {input.panel}"
         " --sfs-figure {output.sfs} --af-figure {output.af}"
         " --country-het-figure {output.country_het} > {log} 2>&1"
 
@@ -194,8 +194,7 @@ rule report_summary:
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
-        min_group_size=config["privacy"]["min_group_size"],
-        min_carriers=config["privacy"]["min_carriers"],
+        settings=stage_settings("report_summary"),
         chunks=" ".join(CHUNKS),
         root=lambda wildcards, input: stats_root(input.merged[0]),
         sites=lambda wildcards, input: (
@@ -203,7 +202,7 @@ rule report_summary:
         ),
     shell:
         "{params.europanel} qc-figures summary --bundles {params.bundles}"
-        " --min-group-size {params.min_group_size} --min-carriers {params.min_carriers}"
+        " --settings {params.settings:q}"
         " --panel {input.panel} --stats-root {params.root} --chunks {params.chunks}"
         " {params.sites} --cohort-table {input.cohorts}"
         " --concordance-table {input.concordance} --summary {output} > {log} 2>&1"

@@ -12,11 +12,13 @@ from europanel.commands.common import (
     add_normalise_options,
     add_ploidy_options,
     add_qc_options,
+    add_settings_option,
     cohort_samples,
     genotype_qc,
     ploidy_map,
 )
 from europanel.core.regions import builtin_par_bed, chunk_by_name, read_bed, read_fai
+from europanel.settings import bundle_min_group_size, load_settings
 
 # Stage modules are imported inside their subcommands: each rule's environment then
 # needs only its own stage's dependencies (isal for count, scipy for merge, ...).
@@ -70,26 +72,31 @@ def cmd_count(args) -> None:
 
 def cmd_bundle(args) -> None:
     from europanel.bundle import write_bundle
+    from europanel.count import GenotypeQC
 
+    given = load_settings(args.settings, "bundle")
+    reference, privacy = given["reference"], given["privacy"]
     lengths = read_fai(args.fasta)
     chunk_counts = {contig: [] for contig in args.contigs}
     for path in args.counts:
         chunk_counts[Path(path).stem.rsplit("-", 1)[0]].append(path)
-    qc = genotype_qc(args)
+    qc = GenotypeQC(**given["genotype_qc"])
+    weight = given["weight"]  # the cohorts sheet's weight column, if it has one
     settings = {
-        "reference_build": args.build,
+        "reference_build": reference["build"],
         "reference_fasta": Path(args.fasta).name,
-        "par": read_bed(args.par or builtin_par_bed(args.build)),
+        "par": read_bed(reference["par"] or builtin_par_bed(reference["build"])),
         "genotype_qc": {
             k: getattr(qc, k) for k in ("min_gq", "min_dp", "min_dp_haploid", "min_het_ab")
         },
-        "normalise": {"realign_window": args.realign_window, "ref_mismatch": args.ref_mismatch},
+        "normalise": given["normalise"],
         "config_sha256": args.config_digest,
         # Site annotations (issue 15): whether the counts carry the quality histograms, and
         # the cohort's weight in AF_weighted (the cohorts sheet's weight column), if any.
-        "histograms": args.histograms,
-        **({"weight": args.weight} if args.weight is not None else {}),
+        "histograms": given["site_annotations"]["histograms"],
+        **({"weight": weight} if weight is not None else {}),
     }
+    salt_file = privacy["release_salt_file"]
     manifest = write_bundle(
         args.output,
         args.cohort,
@@ -99,8 +106,8 @@ def cmd_bundle(args) -> None:
         settings,
         args.callable,
         args.vcf,
-        min_group_size=args.min_group_size,
-        release_salt=Path(args.release_salt_file).read_bytes() if args.release_salt_file else None,
+        min_group_size=bundle_min_group_size(privacy),
+        release_salt=Path(salt_file).read_bytes() if salt_file else None,
     )
     print(
         f"bundle {args.output}: {manifest['samples']} samples, "
@@ -139,27 +146,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("bundle", help="gather one cohort's counts into a portable bundle")
     add_cohort_options(p)
-    add_ploidy_options(p)
-    add_qc_options(p)
-    add_normalise_options(p)
+    add_settings_option(p, "bundle")
     p.add_argument("--counts", nargs="+", required=True, help="the cohort's chunk count tables")
     p.add_argument("--contigs", nargs="+", required=True)
     p.add_argument("--fasta", required=True)
     p.add_argument("--callable", default=None, help="BED of regions the cohort could call")
     p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
-    p.add_argument(
-        "--min-group-size",
-        type=int,
-        default=0,
-        help="privacy.bundle_min_group_size: smaller groups never leave the node",
-    )
-    p.add_argument(
-        "--release-salt-file",
-        default=None,
-        help="secret salt for the sample-set digests of release checks (never published)",
-    )
     p.add_argument("--output", required=True, help="bundle folder")
-    p.add_argument("--histograms", action="store_true", help="the counts carry histograms")
-    p.add_argument("--weight", type=float, default=None, help="the cohort's AF_weighted weight")
     p.set_defaults(func=cmd_bundle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from europanel.core.regions import PloidyMap, builtin_par_bed
 from europanel.io.sheets import read_tsv
+from europanel.settings import STAGE_KEYS
 
 
 def threshold(text: str) -> float | None:
@@ -76,3 +77,14 @@ def add_qc_options(parser) -> None:
 def add_normalise_options(parser) -> None:
     parser.add_argument("--realign-window", type=int, default=1000)
     parser.add_argument("--ref-mismatch", choices=["error", "drop"], default="error")
+
+
+def add_settings_option(parser, stage: str) -> None:
+    """`--settings`: the config keys the stage reads (europanel.settings.STAGE_KEYS)."""
+    keys = ", ".join(STAGE_KEYS[stage])
+    parser.add_argument(
+        "--settings",
+        required=True,
+        metavar="JSON|FILE",
+        help=f"the stage's settings ({keys}) as a JSON object, or a JSON file holding it",
+    )

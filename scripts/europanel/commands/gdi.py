@@ -6,13 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from europanel.commands.common import open_bundles
+from europanel.commands.common import add_settings_option, open_bundles
+from europanel.settings import load_settings
 
 
 def cmd_allsites(args) -> None:
     from europanel.merge import PanelGroups
     from europanel.stages.allsites import published_groups, write_allsites
 
+    settings = load_settings(args.settings, "allsites")
     bundles = open_bundles(args.bundles)
     manifests = [b.manifest for b in bundles]
     groups = published_groups(args.panel, PanelGroups.from_manifests(manifests).ordered())
@@ -21,7 +23,7 @@ def cmd_allsites(args) -> None:
         manifests,
         {c: lengths[c] for c in args.contigs},
         groups,
-        args.absent_sites,
+        settings["merge"]["absent_sites"],
         args.output,
         args.parquet,
     )
@@ -31,10 +33,13 @@ def cmd_allsites(args) -> None:
 def cmd_gdi_export(args) -> None:
     from europanel.stages.gdi import export_gdi, require_codes, write_summary
 
+    settings = load_settings(args.settings, "gdi_export")
+    label = settings["gdi"]["panel_label"]
+    # cohort -> ISO 3166-1 alpha-2 code, as the workflow resolved it (sheet and config)
+    countries = settings["countries"]
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
-    countries = dict(pair.split("=", 1) for pair in args.countries)
-    require_codes(countries, args.panel_label)
+    require_codes(countries, label)
     outdir = str(Path(args.summary).parent)
     for stale in Path(outdir).glob("*.sites.vcf.gz*"):  # a cohort withheld since last run
         stale.unlink()
@@ -43,12 +48,12 @@ def cmd_gdi_export(args) -> None:
         args.panel,
         outdir,
         countries,
-        args.panel_label,
+        label,
         {c: lengths[c] for c in args.contigs},
-        args.panel_name,
+        settings["panel_name"],
         first["reference_fasta"],
     )
-    write_summary(args.summary, written, countries, args.panel_label)
+    write_summary(args.summary, written, countries, label)
     print(f"GDI export: {written}", file=sys.stderr)
 
 
@@ -66,7 +71,7 @@ def register(sub) -> None:
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--panel", required=True, help="the panel's Parquet (its published groups)")
     p.add_argument("--contigs", nargs="+", required=True)
-    p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
+    add_settings_option(p, "allsites")
     p.add_argument("--output", required=True, help="bgzipped TSV (.tsv.gz), tabix-indexed")
     p.add_argument("--parquet", required=True)
     p.set_defaults(func=cmd_allsites)
@@ -75,9 +80,7 @@ def register(sub) -> None:
     p.add_argument("--panel", required=True, help="the panel's Parquet")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--contigs", nargs="+", required=True)
-    p.add_argument("--countries", nargs="*", default=[], help="cohort=CC pairs")
-    p.add_argument("--panel-label", default="EU")
-    p.add_argument("--panel-name", required=True)
+    add_settings_option(p, "gdi_export")
     p.add_argument("--summary", required=True, help="summary.json; files are written beside it")
     p.set_defaults(func=cmd_gdi_export)
 

@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from europanel.commands.common import open_bundles, threshold
+from europanel.commands.common import add_settings_option, open_bundles
 from europanel.core.regions import PloidyMap, bare_name, chunk_by_name, read_fai
 from europanel.io.sheets import InputError
+from europanel.settings import bundle_min_group_size, load_settings
 
 
 def cmd_verify_bundles(args) -> None:
@@ -27,10 +28,11 @@ def cmd_merge(args) -> None:
     from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
     from europanel.sitestats import SiteAnnotationPolicy
 
+    settings = load_settings(args.settings, "merge")
+    privacy = settings["privacy"]
     bundles = open_bundles(args.bundles, verified=args.verified)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
-    chunk_size = args.chunk_size
-    chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], chunk_size)
+    chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], settings["chunk_size"])
     contributions = [
         CohortCounts(
             b.cohort,
@@ -42,7 +44,10 @@ def cmd_merge(args) -> None:
         for b in bundles
     ]
     policy = PanelPolicy(
-        args.absent_sites, tuple(args.faf_exclude), args.min_group_size, args.min_carriers
+        absent_sites=settings["merge"]["absent_sites"],
+        faf_exclude=tuple(settings["frequencies"]["faf_exclude"]),
+        min_group_size=privacy["min_group_size"],
+        min_carriers=privacy["min_carriers"],
     )
     par = bundles[0].manifest["par"]
     ploidy = PloidyMap(
@@ -50,17 +55,15 @@ def cmd_merge(args) -> None:
     )
     manifests = [b.manifest for b in bundles]
     annotations = SiteAnnotationPolicy(
+        **settings["site_annotations"],
         histograms=all(m.get("histograms", False) for m in manifests),
-        inbreeding_coeff_filter=threshold(args.inbreeding_coeff_filter),
-        country_het_p=args.country_het_p,
-        country_het_fst=args.country_het_fst,
         weights=bundle_weights(manifests),
         cell_sizes={
             (b.cohort, p): b.manifest["groups"].get(p, 0)
             for b in bundles
             for p in b.manifest["populations"]
         },
-        min_cell_size=args.min_group_size,
+        min_cell_size=privacy["min_group_size"],
     )
     records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy, annotations)
     records.to_parquet(args.output, index=False)
@@ -137,18 +140,18 @@ def cmd_publish(args) -> None:
     from europanel.stages.audit import read_release
     from europanel.stages.publish import join_panel
 
+    privacy = load_settings(args.settings, "publish")["privacy"]
+    k, previous = privacy["min_group_size"], privacy["previous_release"]
     bundles = open_bundles(args.bundles)
     first = bundles[0].manifest
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
-    release = release_record(bundles, panel, args.min_group_size)
-    if args.previous_release:
-        problems = release_problems(
-            read_release(args.previous_release), release["groups"], args.min_group_size
-        )
+    release = release_record(bundles, panel, k)
+    if previous:
+        problems = release_problems(read_release(previous), release["groups"], k)
         if problems:
             raise InputError(
-                f"this release differs from {args.previous_release} by fewer than "
-                f"k = {args.min_group_size} samples in some groups; the difference of the two "
+                f"this release differs from {previous} by fewer than "
+                f"k = {k} samples in some groups; the difference of the two "
                 "releases would be those samples' genotypes. Nothing was published.\n"
                 + "\n".join(problems)
             )
@@ -188,21 +191,22 @@ def cmd_audit(args) -> None:
     from europanel.bundle import Bundle
     from europanel.stages.audit import audit
 
+    privacy = load_settings(args.settings, "audit")["privacy"]
     manifests = {folder: Bundle.open(folder).manifest for folder in args.bundles}
     problems, checked = audit(
         manifests,
-        args.min_group_size,
+        privacy["min_group_size"],
         parquet=args.parquet,
         vcf=args.vcf,
         report=args.report,
         release=args.release,
-        previous_release=args.previous_release,
-        bundle_k=args.bundle_min_group_size,
+        previous_release=privacy["previous_release"],
+        bundle_k=bundle_min_group_size(privacy),
     )
     if problems:
         raise InputError(
             f"the published files let {len(problems)} small group(s) be derived "
-            f"(k = {args.min_group_size}); do not release them. Report this as a bug of "
+            f"(k = {privacy['min_group_size']}); do not release them. Report this as a bug of "
             "europanel's disclosure control, with this message:\n" + "\n".join(problems)
         )
     text = json.dumps({"passed": True, "checked": checked}, indent=1, sort_keys=True)
@@ -223,14 +227,7 @@ def register(sub) -> None:
         "--verified", default=None, help="verify-bundles record: skip hashing counts files"
     )
     p.add_argument("--chunk", required=True)
-    p.add_argument("--chunk-size", type=int, required=True)
-    p.add_argument("--absent-sites", choices=["reference", "missing"], default="reference")
-    p.add_argument("--faf-exclude", nargs="*", default=[])
-    p.add_argument("--min-group-size", type=int, default=0)
-    p.add_argument("--min-carriers", type=int, default=0)
-    p.add_argument("--inbreeding-coeff-filter", default="-0.3", help="F below: FILTER; or off")
-    p.add_argument("--country-het-p", type=float, default=1e-8)
-    p.add_argument("--country-het-fst", type=float, default=0.005, help="drift allowed")
+    add_settings_option(p, "merge")
     p.add_argument("--output", required=True)
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_merge)
@@ -250,21 +247,16 @@ def register(sub) -> None:
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)
     p.add_argument("--release", required=True, help="release record (JSON) to write")
-    p.add_argument("--min-group-size", type=int, default=0, help="privacy.min_group_size")
-    p.add_argument(
-        "--previous-release", default=None, help="the previous release's JSON or panel VCF"
-    )
+    add_settings_option(p, "publish")
     p.add_argument("--fasta", default=None, help="reference FASTA of the VRS IDs (checked)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("audit", help="check that no small group is derivable from published files")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument("--min-group-size", type=int, required=True, help="privacy.min_group_size")
-    p.add_argument("--bundle-min-group-size", type=int, default=None)
+    add_settings_option(p, "audit")
     p.add_argument("--vcf", default=None, help="panel VCF")
     p.add_argument("--parquet", default=None, help="panel Parquet")
     p.add_argument("--report", default=None, help="report summary HTML")
     p.add_argument("--release", default=None, help="this release's JSON")
-    p.add_argument("--previous-release", default=None, help="the previous release's JSON or VCF")
     p.add_argument("--output", default=None, help="audit result (JSON) to write")
     p.set_defaults(func=cmd_audit)

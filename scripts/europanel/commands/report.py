@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
+from europanel.commands.common import add_settings_option
+
 
 # QC report (europanel.report; matplotlib is imported only by this subcommand).
 def cmd_qc_figures(args) -> None:
-    from europanel import report
+    from europanel.report import steps
 
-    print(f"qc-figures {args.what}: {report.run(args)}", file=sys.stderr)
+    print(f"qc-figures {args.what}: {steps.run(args)}", file=sys.stderr)
 
 
 def register(sub) -> None:
@@ -20,13 +22,7 @@ def register(sub) -> None:
         help="which part of the report to make",
     )
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument(
-        "--min-group-size",
-        type=int,
-        required=True,
-        help="privacy.min_group_size: smaller groups are never plotted",
-    )
-    p.add_argument("--min-carriers", type=int, default=0, help="privacy.min_carriers")
+    add_settings_option(p, "report_summary")
     p.add_argument("--contigs", nargs="+", help="contigs of the panel (cohorts)")
     p.add_argument("--stats-root", help="outdir holding normalised/, counts/ and merged/ stats")
     p.add_argument("--chunks", nargs="+", help="chunk names (sites, summary)")

@@ -222,7 +222,9 @@ def write_summary(path: str, written: dict[str, int], countries: dict[str, str],
 
 def require_codes(countries: dict[str, str], panel_label: str) -> None:
     problems = country_code_problems(
-        sorted(countries), {c: (code, "--countries") for c, code in countries.items()}, panel_label
+        sorted(countries),
+        {c: (code, "--settings countries") for c, code in countries.items()},
+        panel_label,
     )
     if problems:
         raise InputError("\n".join(problems))
