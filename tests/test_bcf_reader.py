@@ -1,6 +1,6 @@
 """The count stage's BCF reader (europanel.bcf + count.fill_block) against cyvcf2.
 
-cyvcf2 (htslib) reads the same records one by one and `count.fill_format`
+cyvcf2 (htslib) reads the same records one by one and `fill_format` (here)
 puts them into a block: both blocks must agree value for value (a missing
 value only has to be missing in both: the reader keeps htslib's narrower
 sentinels, which are negative like INT32_MISSING). Checked on a hand-written
@@ -16,7 +16,8 @@ import pytest
 from pysam import bcftools
 
 from europanel.bcf import BcfReader, header_dictionaries, read_header
-from europanel.count import Block, fill_block, fill_format
+from europanel.count import fill_block
+from europanel.counting import HAPLOID_END, INT32_MISSING, INT32_VECTOR_END, Block
 
 FIELDS = ("alleles", "dp", "gq", "ad_ref", "ad_alt")
 
@@ -43,6 +44,32 @@ chrX\t600\t.\tT\tCA\t.\tPASS\t.\tGT:AD:DP:GQ\t1\t0\t.
 chrY\t700\t.\tA\tC\t.\tPASS\t.\tGT:AD\t1:0,130\t.:.\t0:5,0
 chrY\t800\t.\tG\tT\t.\tPASS\t.\tAD:GQ\t1,2:3\t4,5:6\t.:.
 """
+
+
+def is_symbolic(alt: str) -> bool:
+    """Symbolic alleles and spanning deletions are not counted (DESIGN §4)."""
+    return alt.startswith("<") or alt == "*" or "[" in alt or "]" in alt
+
+
+def fill_format(block: Block, row: int, variant, n_samples: int) -> None:
+    """The oracle's twin of `count.fill_block`: one cyvcf2 record's GT, DP, GQ and AD
+    into row `row` of the block."""
+    gt = variant.format("GT", int)  # raw BCF encoding: (allele + 1) << 1 | phased
+    if gt is not None:
+        alleles = (gt[:, :2] >> 1) - 1
+        alleles[gt[:, :2] == INT32_VECTOR_END] = HAPLOID_END
+        block.alleles[row, :, 0] = alleles[:, 0]
+        block.alleles[row, :, 1] = alleles[:, 1] if alleles.shape[1] == 2 else HAPLOID_END
+    for name, target in (("DP", block.dp), ("GQ", block.gq)):
+        values = variant.format(name)
+        target[row] = values[:, 0] if values is not None else INT32_MISSING
+    ad = variant.format("AD")
+    if ad is not None and ad.shape[1] >= 2:
+        block.ad_ref[row] = ad[:, 0]
+        block.ad_alt[row] = ad[:, 1]
+    else:
+        block.ad_ref[row] = INT32_MISSING
+        block.ad_alt[row] = INT32_MISSING
 
 
 def cyvcf2_blocks(path: str):
@@ -152,15 +179,8 @@ def test_count_bcf_equals_counting_cyvcf2_blocks(edge_bcf, tmp_path):
     on cyvcf2 rows."""
     import pandas as pd
 
-    from europanel.count import (
-        QC_LEVELS,
-        STATS,
-        GenotypeQC,
-        count_bcf,
-        count_block,
-        expected_ploidy,
-        is_symbolic,
-    )
+    from europanel.count import count_bcf
+    from europanel.counting import QC_LEVELS, STATS, GenotypeQC, count_block, expected_ploidy
     from europanel.regions import PloidyMap, builtin_par_bed
     from europanel.sheets import cohort_groups, group_membership
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
 from europanel.bundle import cohort_summary
-from europanel.count import (
+from europanel.counting import (
+    GNOMAD_ADJ,
     HEMI_ALT,
     HEMI_REF,
     HET,
@@ -26,7 +27,6 @@ from europanel.count import (
     HOM_ALT,
     HOM_REF,
     Block,
-    GenotypeQC,
     count_block,
     count_columns,
     expected_ploidy,
@@ -231,7 +231,7 @@ def test_merged_histograms_equal_counting_both_cohorts_together():
     }
     together = random_block(rng, n_variants, sum(sizes.values()))
     keys = pd.DataFrame({"pos": np.arange(1, n_variants + 1) * 10, "ref": "A", "alt": "C"})
-    qc = GenotypeQC()
+    qc = GNOMAD_ADJ
     contributions, start = [], 0
     for cohort, n in sizes.items():
         part = Block(

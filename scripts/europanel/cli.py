@@ -85,24 +85,53 @@ def cmd_cohort_sheet(args) -> None:
     print(f"{args.cohort}: {len(rows)} samples", file=sys.stderr)
 
 
-def cmd_normalise(args) -> None:
-    from europanel.normalise import input_contigs, normalise_chunk
+def read_settings(text: str) -> dict:
+    """A stage's settings: the JSON object of its validated config section(s), defaults
+    filled in by the schema (the workflow writes it; nothing is defaulted here)."""
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"--settings is not valid JSON ({error}): pass a JSON object") from None
+    if not isinstance(settings, dict):
+        raise InputError("--settings must be a JSON object of config keys")
+    return settings
 
-    reference = set(read_fai(args.fasta))
-    inputs = [input_contigs(path, reference) for path in args.vcf]
-    chunk = chunk_by_name(args.chunk, read_fai(args.fasta), args.chunk_size)
-    samples = cohort_samples(args)["sample"].tolist()
-    stats = normalise_chunk(
+
+def cmd_count_chunk(args) -> None:
+    """Normalise and count one cohort's records of one chunk in one process."""
+    from europanel.blocksize import block_size_for_memory
+    from europanel.count_chunk import normalise_and_count
+    from europanel.counting import GenotypeQC
+    from europanel.normalise import input_contigs
+
+    settings = read_settings(args.settings)
+    lengths = read_fai(args.fasta)
+    inputs = [input_contigs(path, set(lengths)) for path in args.vcf]
+    chunk = chunk_by_name(args.chunk, lengths, settings["chunk_size"])
+    samples = cohort_samples(args)
+    block_size = settings["block_size"]
+    if block_size is None:  # follows from the memory the job was given
+        block_size = block_size_for_memory(args.mem_mb, len(samples))
+        print(f"block_size {block_size} (from mem_mb {args.mem_mb})", file=sys.stderr)
+    reference = settings["reference"]
+    ploidy = PloidyMap.from_bed(reference["par"] or builtin_par_bed(reference["build"]))
+    normalised, counted = normalise_and_count(
         inputs,
         chunk,
         samples,
         args.fasta,
-        args.output,
-        realign_window=args.realign_window,
-        ref_mismatch=args.ref_mismatch,
+        ploidy,
+        GenotypeQC(**settings["genotype_qc"]),
+        {
+            "counts": args.output,
+            "count_stats": args.stats,
+            "normalise_stats": args.normalise_stats,
+        },
+        block_size=block_size,
+        normalise=settings["normalise"],
+        histograms=settings["site_annotations"]["histograms"],
     )
-    Path(args.stats).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
-    print(f"{args.cohort} {chunk.region}: {stats}", file=sys.stderr)
+    print(f"{args.cohort} {chunk.region}: {normalised}; {counted}", file=sys.stderr)
 
 
 def cmd_count(args) -> None:
@@ -488,18 +517,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_cohort_sheet)
 
-    p = sub.add_parser("normalise", help="normalise one cohort's records of one chunk")
+    p = sub.add_parser(
+        "count-chunk", help="normalise and count one cohort's records of one chunk (one pass)"
+    )
     add_cohort_options(p)
-    add_normalise_options(p)
+    p.add_argument(
+        "--settings",
+        required=True,
+        help="JSON object: chunk_size, block_size, normalise, genotype_qc, reference "
+        "(build, par), site_annotations (histograms), as in the config",
+    )
     p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
     p.add_argument("--chunk", required=True, help="chunk name, e.g. chr20-00003")
-    p.add_argument("--chunk-size", type=int, required=True)
     p.add_argument("--fasta", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--stats", required=True)
-    p.set_defaults(func=cmd_normalise)
+    p.add_argument(
+        "--mem-mb", type=int, default=None, help="the job's memory (sets a null block_size)"
+    )
+    p.add_argument("--output", required=True, help="counts (Parquet)")
+    p.add_argument("--stats", required=True, help="count statistics (JSON)")
+    p.add_argument("--normalise-stats", required=True, help="normalise statistics (JSON)")
+    p.set_defaults(func=cmd_count_chunk)
 
-    p = sub.add_parser("count", help="count one cohort's normalised BCF of one chunk")
+    p = sub.add_parser(
+        "count", help="count a normalised BCF (benchmarks; the workflow runs count-chunk)"
+    )
     add_cohort_options(p)
     add_ploidy_options(p)
     add_qc_options(p)

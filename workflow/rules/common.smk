@@ -22,6 +22,7 @@ WORKFLOW_DIR = (
 SCRIPTS_DIR = WORKFLOW_DIR.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))
 
+from europanel.blocksize import block_memory_mb
 from europanel.cli import open_bundles
 from europanel.regions import default_contigs, make_chunks, read_fai
 from europanel.gdi import country_code_problems, country_codes
@@ -460,36 +461,48 @@ def panel_records():
     return sum(contig_records(c, contig) for c in COHORTS for contig in CONTIGS)
 
 
-def normalise_mem_mb(wildcards, attempt):
-    """bcftools streams; its sort (several files per contig) takes up to 768 MB; a few
-    hundred buffered records of ~20 bytes per sample."""
-    return megabytes(
-        6_000 * cohort_input_samples(wildcards.cohort), attempt, floor=1000
-    )
-
-
-def normalise_runtime(wildcards, attempt):
-    records = region_records(
-        wildcards.cohort, wildcards.chunk, config["normalise"]["realign_window"]
-    )
-    genotypes = records * cohort_input_samples(wildcards.cohort)
-    return minutes(15e-6 * records + 1e-6 * genotypes, attempt)
-
-
 def count_mem_mb(wildcards, attempt):
-    """One genotype block (samples x block_size) plus the chunk's table of counts."""
+    """bcftools' steps (its sort, several files per contig, takes up to 768 MB; a few
+    hundred buffered records of ~20 bytes per sample), then the counter: its base, one
+    genotype block (samples x block_size; a null block_size gets the default budget, and
+    the job derives its block from this mem_mb) and the chunk's table of counts."""
+    bcftools = megabytes(6_000 * cohort_input_samples(wildcards.cohort), 1, floor=1000)
     n_samples = len(cohort_samples(wildcards.cohort))
-    block = 50 * n_samples * config["block_size"]
     table = region_records(wildcards.cohort, wildcards.chunk) * count_row_bytes(
         cohort_group_count(wildcards.cohort)
     )
-    return megabytes(block + table, attempt, floor=400)
+    counter = block_memory_mb(n_samples, config["block_size"]) + math.ceil(table / MB)
+    return max(bcftools, counter) * attempt
 
 
 def count_runtime(wildcards, attempt):
+    window = region_records(
+        wildcards.cohort, wildcards.chunk, config["normalise"]["realign_window"]
+    )
     records = region_records(wildcards.cohort, wildcards.chunk)
-    genotypes = records * len(cohort_samples(wildcards.cohort))
-    return minutes(25e-6 * records + 0.1e-6 * genotypes, attempt)
+    normalise = 15e-6 * window + 1e-6 * window * cohort_input_samples(wildcards.cohort)
+    count = 25e-6 * records + 0.1e-6 * records * len(cohort_samples(wildcards.cohort))
+    return minutes(normalise + count, attempt)
+
+
+def count_settings():
+    """The count-chunk job's config sections, as one JSON object (schema defaults filled)."""
+    return json.dumps(
+        {
+            "chunk_size": config["chunk_size"],
+            "block_size": config["block_size"],
+            "normalise": config["normalise"],
+            "genotype_qc": config["genotype_qc"],
+            "reference": {
+                "build": config["reference"]["build"],
+                "par": config["reference"]["par"],
+            },
+            "site_annotations": {
+                "histograms": config["site_annotations"]["histograms"]
+            },
+        },
+        sort_keys=True,
+    )
 
 
 def bundle_mem_mb(wildcards, attempt):
