@@ -111,7 +111,12 @@ def cmd_count_chunk(args) -> None:
     samples = cohort_samples(args)
     block_size = settings["block_size"]
     if block_size is None:  # follows from the memory the job was given
-        block_size = block_size_for_memory(args.mem_mb, len(samples))
+        if args.mem_mb is None:
+            raise InputError("block_size is null in the settings: pass --mem-mb to derive it")
+        try:
+            block_size = block_size_for_memory(args.mem_mb, len(samples))
+        except ValueError as error:
+            raise InputError(f"cohort {args.cohort}: {error}") from None
         print(f"block_size {block_size} (from mem_mb {args.mem_mb})", file=sys.stderr)
     reference = settings["reference"]
     ploidy = PloidyMap.from_bed(reference["par"] or builtin_par_bed(reference["build"]))

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from europanel.counting import (
+    FORMAT_FIELDS,
     HAPLOID_END,
     MISSING,
     QC_LEVELS,
@@ -76,10 +77,16 @@ def fill_block(block: Block, records) -> None:
     """
     n = len(records)
     fill_alleles(block.alleles[:n], records.fields.get("GT", []))
-    for name, target in (("DP", block.dp), ("GQ", block.gq)):
-        fill_ints(target[:n], records.fields.get(name, []), 0)
-    fill_ints(block.ad_ref[:n], records.fields.get("AD", []), 0)
-    fill_ints(block.ad_alt[:n], records.fields.get("AD", []), 1)
+    # A field the reader was not asked for (records.fields has no key) is not read: the
+    # block holds an all-missing view for it (Block.allocate).
+    for name, target, index in (
+        ("DP", block.dp, 0),
+        ("GQ", block.gq, 0),
+        ("AD", block.ad_ref, 0),
+        ("AD", block.ad_alt, 1),
+    ):
+        if name in records.fields:
+            fill_ints(target[:n], records.fields[name], index)
 
 
 def copy_ints(target: np.ndarray, values: np.ndarray) -> None:
@@ -165,7 +172,8 @@ def count_bcf_blocks(
 
     stats = stats if stats is not None else CountStats()
     total_blocks = -(-record_total(bcf) // block_size)
-    reader = BcfReader(bcf)
+    fields = qc.read_fields(histograms)
+    reader = BcfReader(bcf, tuple(f for f in FORMAT_FIELDS if f in fields))
     order = pd.Index(samples["sample"]).get_indexer(reader.samples)
     if (order < 0).any():
         unknown = [s for s, i in zip(reader.samples, order) if i < 0][:5]
@@ -180,12 +188,12 @@ def count_bcf_blocks(
     columns = count_columns(groups) + (histogram_columns() if histograms else [])
     # DP, GQ and AD are nearly always stored in 8 or 16 bits: a 16-bit block halves the
     # memory each block touches; it widens to 32 bits for good at the first record that needs it.
-    block = Block.allocate(block_size, len(samples), np.int16)
+    block = Block.allocate(block_size, len(samples), np.int16, fields)
 
     for records in reader.blocks(block_size):
         n = len(records)
         if block.dp.dtype != np.int32 and needs_int32(records):
-            block = Block.allocate(block_size, len(samples), np.int32)
+            block = Block.allocate(block_size, len(samples), np.int32, fields)
         contig_ids = np.unique(records.chrom)
         unknown = [int(c) for c in contig_ids if int(c) not in reader.contigs]
         if unknown:

@@ -36,6 +36,7 @@ HAPLOID_END = -2
 INT32_MISSING = np.iinfo(np.int32).min  # htslib's missing integer
 INT32_VECTOR_END = INT32_MISSING + 1  # htslib's end of a shorter vector
 
+FORMAT_FIELDS = ("GT", "AD", "DP", "GQ")  # all that counting can use
 QC_LEVELS = ("raw", "adj")
 STATS = ("AC", "AN", "nhomalt", "nhemi", "ncarrier")
 SITE_COLUMNS = ["chrom", "pos", "ref", "alt", "filtered"]
@@ -73,6 +74,16 @@ class GenotypeQC:
     min_dp: int | None
     min_dp_haploid: int | None
     min_het_ab: float | None
+
+    def read_fields(self, histograms: bool) -> frozenset[str]:
+        """The FORMAT fields counting reads: GT, what the enabled criteria use (the allele
+        balance divides by DP where present), all of them for the quality histograms."""
+        if histograms:
+            return frozenset(FORMAT_FIELDS)
+        used = {"GT"} | self.needed_fields()
+        if self.min_het_ab is not None:
+            used.add("DP")
+        return frozenset(used)
 
     def needed_fields(self) -> set[str]:
         fields = set()
@@ -115,23 +126,33 @@ class Block:
         )
 
     @classmethod
-    def allocate(cls, n_variants: int, n_samples: int, ints=np.int32) -> Block:
+    def allocate(
+        cls,
+        n_variants: int,
+        n_samples: int,
+        ints=np.int32,
+        fields: frozenset[str] = frozenset(FORMAT_FIELDS),
+    ) -> Block:
         """A block with room for `n_variants` records, its values not yet set (fill_block sets
         every value of the rows it fills; no page is touched before then).
 
         `ints` may be int16 when the BCF stores DP, GQ and AD in 8 or 16 bits (counting
         takes any negative value as missing, so narrower sentinels work as they are).
+        A FORMAT field not in `fields` (not read: no enabled criterion uses it) is a
+        read-only all-missing view that takes no memory.
         """
 
-        def ints_array():
-            return np.empty((n_variants, n_samples), dtype=ints)
+        def ints_array(name):
+            if name in fields:
+                return np.empty((n_variants, n_samples), dtype=ints)
+            return np.broadcast_to(np.array(-1, dtype=ints), (n_variants, n_samples))
 
         return cls(
             np.empty((n_variants, n_samples, 2), dtype=np.int8),
-            ints_array(),
-            ints_array(),
-            ints_array(),
-            ints_array(),
+            ints_array("DP"),
+            ints_array("GQ"),
+            ints_array("AD"),
+            ints_array("AD"),
             np.zeros(n_variants, dtype=np.int8),
         )
 
