@@ -89,6 +89,32 @@ def demo_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_normalised(demo_run) -> Path:
+    """The demo's chr20 chunks normalised as its count jobs normalise them, one BCF per
+    cohort and chunk (`<cohort>/<chunk>.bcf`): the workflow keeps none, it counts in the
+    same pass. The oracles count these with bcftools and compare with the run's counts."""
+    import yaml
+
+    from europanel.normalise import input_contigs, normalise_chunk
+    from europanel.core.regions import chunk_by_name, read_fai
+
+    config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
+    fasta = str(demo_run / config["reference"]["fasta"])
+    lengths = read_fai(fasta)
+    cohorts = pd.read_csv(demo_run / config["cohorts"], sep="\t", dtype=str)
+    samples = pd.read_csv(demo_run / config["samples"], sep="\t", dtype=str)
+    folder = demo_run / "normalised-for-oracles"
+    for cohort, vcfs in cohorts.groupby("cohort")["vcf"]:
+        inputs = [input_contigs(str(demo_run / vcf), set(lengths)) for vcf in vcfs]
+        names = samples.loc[samples["cohort"] == cohort, "sample"].tolist()
+        (folder / cohort).mkdir(parents=True)
+        for counts in sorted((demo_run / f"results/counts/{cohort}").glob("chr20-*.parquet")):
+            chunk = chunk_by_name(counts.stem, lengths, config["chunk_size"])
+            normalise_chunk(inputs, chunk, names, fasta, str(folder / cohort / f"{chunk.name}.bcf"))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def demo_vcf(demo_run) -> Path:
     return demo_run / f"{DEMO_PANEL}.vcf.gz"
 
@@ -135,6 +161,23 @@ def unsuppressed_demo_panel(demo_run) -> pd.DataFrame:
         records, _ = merge_chunk(chunk.contig, cohorts, panel, ploidy, PanelPolicy())
         parts.append(records)
     return pd.concat(parts, ignore_index=True)
+
+
+def schema_defaults(section: str) -> dict:
+    """The config schema's defaults of one section (the only place defaults are written)."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    properties = schema["properties"][section]["properties"]
+    return {name: spec["default"] for name, spec in properties.items() if "default" in spec}
+
+
+def gnomad_adj():
+    """Genotype QC at the schema's defaults: gnomAD's adj (GQ >= 20, DP >= 10 or 5 when
+    haploid, het allele balance >= 0.2)."""
+    from europanel.counting import GenotypeQC
+
+    return GenotypeQC(**schema_defaults("genotype_qc"))
 
 
 def demo_config() -> dict:

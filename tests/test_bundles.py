@@ -139,7 +139,7 @@ def test_adding_a_cohort_reruns_only_its_jobs_and_the_merge(two_cohort_run):
     jobs = planned_jobs(two_cohort_run)
     per_cohort = {cohort for rule, cohort in jobs if cohort}
     assert per_cohort == {"IT"}, jobs
-    assert {rule for rule, _ in jobs} >= {"normalise", "count", "bundle", "merge", "publish"}
+    assert {rule for rule, _ in jobs} >= {"count", "bundle", "merge", "publish"}
 
 
 def test_withdrawing_samples_reruns_only_that_cohort(two_cohort_run):
@@ -149,4 +149,4 @@ def test_withdrawing_samples_reruns_only_that_cohort(two_cohort_run):
     jobs = planned_jobs(two_cohort_run)
     per_cohort = {cohort for rule, cohort in jobs if cohort}
     assert per_cohort == {"NL"}, jobs
-    assert {"normalise", "count", "bundle", "merge", "publish"} <= {rule for rule, _ in jobs}
+    assert {"count", "bundle", "merge", "publish"} <= {rule for rule, _ in jobs}

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive_counter as naive
+from conftest import gnomad_adj
 from europanel.core.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR
-from europanel.count import (
+from europanel.counting import (
     HAPLOID_END,
     INT32_MISSING,
     MISSING,
@@ -28,6 +29,8 @@ from europanel.count import (
     expected_ploidy,
 )
 from europanel.io.sheets import cohort_groups, group_membership
+
+GNOMAD_ADJ = gnomad_adj()  # the schema's genotype-QC defaults
 
 COHORT = "C1"
 POPULATIONS = ("NWE", "SEU", "FIN")
@@ -156,7 +159,7 @@ def count_one_site(
     site_class: int,
     samples: list[tuple[str, str]],
     calls: list[Call],
-    qc: GenotypeQC = GenotypeQC(),
+    qc: GenotypeQC = GNOMAD_ADJ,
 ) -> dict[tuple[str, str], dict[str, int]]:
     """count_block on a single site; `samples` is a list of (sex, population)."""
     sheet = sample_sheet([s for s, _ in samples], [p for _, p in samples])
@@ -173,7 +176,7 @@ def naive_one_site(
     site_class: int,
     samples: list[tuple[str, str]],
     calls: list[Call],
-    qc: GenotypeQC = GenotypeQC(),
+    qc: GenotypeQC = GNOMAD_ADJ,
 ):
     sheet = sample_sheet([s for s, _ in samples], [p for _, p in samples])
     groups = cohort_groups(sheet)
@@ -191,7 +194,7 @@ def check_site(
     calls,
     expected_raw,
     expected_adj=None,
-    qc: GenotypeQC = GenotypeQC(),
+    qc: GenotypeQC = GNOMAD_ADJ,
     group: str = COHORT,
 ):
     """Both count_block and the naive oracle give the hand-written numbers for `group`."""
@@ -642,7 +645,7 @@ def test_raw_counts_match_scikit_allel(seed, n_variants, n_samples):
         block,
         expected_ploidy(samples["sex"].to_numpy()),
         group_membership(samples, groups),
-        GenotypeQC(),
+        GNOMAD_ADJ,
     )
 
     # scikit-allel counts each called allele of a half-missing genotype; DESIGN §4 does not,

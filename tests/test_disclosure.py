@@ -413,7 +413,7 @@ def test_a_bundle_carries_no_row_where_its_whole_cohort_is_under_the_threshold(t
     reference AN on chrY (PAR too: XX samples are not counted there), as if the cohort
     could not call it; chr1 and chrX keep theirs."""
     from europanel.bundle import write_bundle
-    from europanel.count import SITE_COLUMNS, count_columns
+    from europanel.counting import SITE_COLUMNS, count_columns
     from europanel.io.sheets import cohort_groups
 
     samples = pd.DataFrame(

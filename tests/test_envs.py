@@ -577,16 +577,16 @@ def test_needs_follow_calls_not_files():
     """The walk itself, on the real package: count reads BGZF with isal and needs no
     scipy; merge, publish and the report reach scipy through europanel.core.frequencies; no
     rule pays for the benchmark's imports."""
-    count = subcommand_needs("count")[0]
+    count = subcommand_needs("count-chunk")[0]
     assert {"isal", "numpy", "pandas", "pyarrow", "pysam"} <= set(count)
     assert "scipy" not in count and "matplotlib" not in count
     for subcommand in ("merge", "publish", "qc-figures"):
         assert "scipy" in subcommand_needs(subcommand)[0], subcommand
     assert "matplotlib" in subcommand_needs("qc-figures")[0]
-    for subcommand in ("cohort-sheet", "normalise", "count", "bundle", "merge", "publish"):
+    for subcommand in ("cohort-sheet", "count-chunk", "count", "bundle", "merge", "publish"):
         needs = set(subcommand_needs(subcommand)[0])
         assert not needs & {"msprime", "psutil", "scikit-allel", "matplotlib"}, subcommand
-    assert subcommand_needs("count")[0]["isal"].where == "europanel.bcf"
+    assert subcommand_needs("count-chunk")[0]["isal"].where == "europanel.bcf"
 
 
 def test_walk_on_a_hand_made_package(tmp_path):

@@ -126,11 +126,11 @@ BCFTOOLS = shutil.which("bcftools")
 
 @pytest.mark.skipif(BCFTOOLS is None, reason="bcftools not installed (apt-get install bcftools)")
 @pytest.mark.parametrize("cohort", COHORTS)
-def test_het_hom_formula_equals_bcftools_fill_tags(demo_run, cohort):
+def test_het_hom_formula_equals_bcftools_fill_tags(demo_run, demo_normalised, cohort):
     """bcftools +fill-tags' AC_Het/AC_Hom on the normalised BCFs (half-missing calls set to
     missing, as DESIGN §4 counts them) equal the export's formula on the raw counts."""
     compared = 0
-    for bcf in sorted((demo_run / f"results/normalised/{cohort}").glob("chr20-*.bcf")):
+    for bcf in sorted((demo_normalised / cohort).glob("chr20-*.bcf")):
         set_missing = subprocess.run(
             [BCFTOOLS, "+setGT", str(bcf), "-Ou", "--", "-t", "./x", "-n", "."],
             capture_output=True,

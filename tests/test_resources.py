@@ -30,18 +30,19 @@ def test_floors_and_retries():
 
 
 def test_count_mem_mb_by_hand():
-    # 1,000 samples x block of 10,000: 50 bytes each = 500 MB; 100,000 records x
-    # (200 + 40 x 9 groups) bytes = 56 MB; floor 400.
-    assert resources.count_mem_mb(1000, 10_000, 100_000, 9, 1) == 400 + 500 + 56
-    assert resources.count_mem_mb(1000, 10_000, 100_000, 9, 2) == 2 * 956
+    # The counter: base 300 MiB + 2,000 samples x block of 10,000 x 50 bytes (954 MiB,
+    # rounded up) + 100,000 records x (200 + 40 x 9 groups) bytes = 56 MB; bcftools:
+    # 1000 + 12 MB. The larger of the two.
+    assert resources.count_mem_mb(2000, 2000, 10_000, 100_000, 9, 1) == 300 + 954 + 56
+    assert resources.count_mem_mb(2000, 2000, 10_000, 100_000, 9, 2) == 2 * 1310
+    # 100,000 input samples: bcftools' buffers (1000 + 600) outweigh a small block.
+    assert resources.count_mem_mb(100_000, 100, 1_000, 1_000, 9, 1) == 1600
 
 
-def test_count_and_normalise_runtime_by_hand():
-    # 2.4M records x 25 us + 2.4e9 genotypes x 0.1 us = 60 + 240 s; x 3 = 15 min.
-    assert resources.count_runtime(2_400_000, 1000, 1) == 15
-    # 1M records x 15 us + 1e9 genotypes x 1 us = 1015 s; x 3 / 60 = 50.75 -> 51.
-    assert resources.normalise_runtime(1_000_000, 1000, 1) == 51
-    assert resources.normalise_mem_mb(100_000, 1) == 1000 + 600
+def test_count_runtime_by_hand():
+    # Normalise: 1M records x 15 us + 1e9 genotypes x 1 us = 1015 s; count: 2.4M records
+    # x 25 us + 2.4e9 genotypes x 0.1 us = 300 s; x 3 / 60 = 65.75 -> 66 min.
+    assert resources.count_runtime(1_000_000, 2_400_000, 1000, 1000, 1) == 66
 
 
 def test_merge_models_by_hand():
@@ -123,16 +124,12 @@ def test_more_input_never_asks_for_less(records_a, records_b, samples_a, samples
     low_samples, high_samples = sorted((samples_a, samples_b))
     pairs = [
         (
-            resources.count_mem_mb(low_samples, block, low_records, groups, 1),
-            resources.count_mem_mb(high_samples, block, high_records, groups, 1),
+            resources.count_mem_mb(low_samples, low_samples, block, low_records, groups, 1),
+            resources.count_mem_mb(high_samples, high_samples, block, high_records, groups, 1),
         ),
         (
-            resources.count_runtime(low_records, low_samples, 1),
-            resources.count_runtime(high_records, high_samples, 1),
-        ),
-        (
-            resources.normalise_runtime(low_records, low_samples, 1),
-            resources.normalise_runtime(high_records, high_samples, 1),
+            resources.count_runtime(low_records, low_records, low_samples, low_samples, 1),
+            resources.count_runtime(high_records, high_records, high_samples, high_samples, 1),
         ),
         (
             resources.merge_mem_mb([(low_records, groups)], groups, 1),

@@ -23,7 +23,7 @@ from europanel.settings import (
     settings_json,
     stage_settings,
 )
-from europanel.sheets import InputError
+from europanel.io.sheets import InputError
 from europanel.sitestats import SiteAnnotationPolicy
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
@@ -64,9 +64,17 @@ def schema_defaults(section: str) -> dict:
 
 
 def test_library_dataclass_defaults_agree_with_the_schema():
-    """The dataclasses keep defaults for library and test use; the workflow never relies
-    on them (it passes every key). They must not drift from the schema, the one source."""
-    assert dataclasses.asdict(GenotypeQC()) == schema_defaults("genotype_qc")
+    """Genotype QC has no default of its own: the schema's reach it through --settings.
+    The policy dataclasses keep defaults for library and test use; the workflow never
+    relies on them (it passes every key). They must not drift from the schema."""
+    with pytest.raises(TypeError):
+        GenotypeQC()
+    assert dataclasses.asdict(GenotypeQC(**schema_defaults("genotype_qc"))) == {
+        "min_gq": 20,
+        "min_dp": 10,
+        "min_dp_haploid": 5,
+        "min_het_ab": 0.2,
+    }
     policy = PanelPolicy()
     assert policy.absent_sites == schema_defaults("merge")["absent_sites"]
     assert list(policy.faf_exclude) == schema_defaults("frequencies")["faf_exclude"]
@@ -116,7 +124,7 @@ def changed_stages(config: dict, section: str, name: str | None, value) -> set[s
             {"bundle", "merge", "publish", "audit", "report", "report_summary"},
         ),
         ("gdi", "panel_label", "XE", {"gdi_export"}),
-        ("chunk_size", None, 20_000, {"normalise", "merge"}),
+        ("chunk_size", None, 20_000, {"count", "merge"}),
     ],
 )
 def test_a_setting_changes_only_the_stages_that_read_it(section, name, value, stages):

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
 from europanel.bundle import cohort_summary
+from conftest import gnomad_adj
 from europanel.core.regions import AUTOSOMAL, X_NONPAR, PloidyMap
-from europanel.count import (
+from europanel.counting import (
     HEMI_ALT,
     HEMI_REF,
     HET,
@@ -27,7 +28,6 @@ from europanel.count import (
     HOM_ALT,
     HOM_REF,
     Block,
-    GenotypeQC,
     count_block,
     count_columns,
     expected_ploidy,
@@ -47,6 +47,8 @@ from europanel.sitestats import (
     inbreeding_coefficient,
     weighted_allele_frequency,
 )
+
+GNOMAD_ADJ = gnomad_adj()  # the schema's genotype-QC defaults
 
 # ------------------------------------------------------------------ histograms: naive twin
 
@@ -231,7 +233,7 @@ def test_merged_histograms_equal_counting_both_cohorts_together():
     }
     together = random_block(rng, n_variants, sum(sizes.values()))
     keys = pd.DataFrame({"pos": np.arange(1, n_variants + 1) * 10, "ref": "A", "alt": "C"})
-    qc = GenotypeQC()
+    qc = GNOMAD_ADJ
     contributions, start = [], 0
     for cohort, n in sizes.items():
         part = Block(

@@ -184,7 +184,7 @@ def test_demo_on_slurm_equals_local_run(slurm_cluster, request, tmp_path):
     assert Counter(submitted.values()) == Counter(
         {rule: n for rule, n in stats.items() if rule not in local}
     ), f"snakemake's job stats {dict(stats)} vs submitted {Counter(submitted.values())}"
-    for rule in ("normalise", "count", "bundle", "merge", "publish"):
+    for rule in ("count", "bundle", "merge", "publish"):
         assert rule in submitted.values()
 
     # ... and SLURM's accounting database has each of them, finished, as submitted.

@@ -237,7 +237,7 @@ def test_input_vcf_unsorted(workdir):
 
 
 def test_input_vcf_damaged_after_its_header(workdir):
-    """A corrupted block mid-file passes the header checks; normalise names the file."""
+    """A corrupted block mid-file passes the header checks; the count job names the file."""
     data = bytearray((DEMO / "NL.vcf.gz").read_bytes())
     middle = len(data) // 2
     data[middle : middle + 200] = bytes(200)
@@ -249,7 +249,7 @@ def test_input_vcf_damaged_after_its_header(workdir):
         workdir, PANEL, "--configfile", write_config(workdir, SMALL_RUN), check=False
     )
     assert_refused(result, workdir)
-    log = (workdir / "results/logs/normalise/NL/chr20-00000.log").read_bytes()
+    log = (workdir / "results/logs/count/NL/chr20-00000.log").read_bytes()
     assert b"Traceback" not in log
     assert (
         log.decode(errors="replace")

@@ -1,25 +1,9 @@
-"""The numpy counting core: genotype blocks to per-group AC, AN, nhomalt, nhemi (DESIGN §2.3, §4).
+"""Count one cohort's normalised records of one chunk, block by block (DESIGN §2.3).
 
-The input is a block of biallelic records (after `bcftools norm -m -any`) as
-dense arrays, variants x samples, filled by `europanel.bcf` straight from the
-BCF's bytes (no Python call per record or per field). Counting a block takes a
-few vectorised passes and no Python loop over samples, groups or records:
-
-1. each genotype's *class* (not counted, 0/0, 0/1, 1/1, haploid 0, haploid 1)
-   by one lookup in a table indexed by its two allele bytes, one table per
-   expected ploidy (so `./1` is missing, and an XY `1/1` on non-PAR X is `1`);
-2. adj (gnomAD's genotype QC) from GQ and DP, and for hets the allele balance;
-3. one histogram (`np.bincount`) of (variant, cell, adj, class), where a cell
-   is the set of samples that are in exactly the same groups (a cohort's
-   `NWE` `XX` samples, say);
-4. AC, AN, nhomalt, nhemi and ncarrier are fixed integer combinations of the
-   class counts (CLASS_STATS), and each group is a sum of cells: two small
-   integer matrix products. Counts are exact integers; only the allele balance
-   is a float64 ratio, AD(alt) / DP, compared as DESIGN §4 states it.
-
-Genotype encoding of a block (`alleles`, int8, variants x samples x 2):
-allele index 0/1, MISSING (-1) for `.`, and HAPLOID_END (-2) in the second slot
-when the VCF wrote a haploid call.
+The driver around the numpy kernel (`europanel.counting`): reads a BCF in
+blocks with `europanel.bcf`, fills a `Block`, checks what counting cannot
+take (allele indices, ploidy above 2), counts, and streams one Parquet row
+group per block, so memory is bounded by the block size.
 """
 
 from __future__ import annotations
@@ -33,284 +17,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from europanel.core.regions import PLOIDY_CLASSES, PloidyMap, counted_ploidy
-from europanel.io.sheets import InputError, cohort_groups, group_membership
-from europanel.sitestats import block_histograms, histogram_columns
-
-MISSING = -1
-HAPLOID_END = -2
-INT32_MISSING = np.iinfo(np.int32).min  # htslib's missing integer
-INT32_VECTOR_END = INT32_MISSING + 1  # htslib's end of a shorter vector
-
-QC_LEVELS = ("raw", "adj")
-STATS = ("AC", "AN", "nhomalt", "nhemi", "ncarrier")
-SITE_COLUMNS = ["chrom", "pos", "ref", "alt", "filtered"]
-
-# Genotype classes, and what one genotype of each class adds to each of STATS.
-NOT_COUNTED, HOM_REF, HET, HOM_ALT, HEMI_REF, HEMI_ALT, BAD_ALLELE = range(7)
-N_CLASSES = 7
-CLASS_STATS = np.array(
-    [  # AC AN nhomalt nhemi ncarrier
-        [0, 0, 0, 0, 0],  # not counted: missing, half-missing, het where haploid, ploidy 0
-        [0, 2, 0, 0, 0],  # 0/0
-        [1, 2, 0, 0, 1],  # 0/1
-        [2, 2, 1, 0, 1],  # 1/1
-        [0, 1, 0, 0, 0],  # haploid 0 (written `0` or `0/0`)
-        [1, 1, 0, 1, 1],  # haploid 1 (written `1` or `1/1`)
-        [0, 0, 0, 0, 0],  # an allele index above 1 in a biallelic record: an error
-    ],
-    dtype=np.int64,
+from europanel.counting import (
+    FORMAT_FIELDS,
+    HAPLOID_END,
+    MISSING,
+    QC_LEVELS,
+    SITE_COLUMNS,  # noqa: F401 (merge imports it from here; the lead repoints it)
+    STATS,
+    Block,
+    GenotypeQC,
+    count_block,
+    count_columns,
+    expected_ploidy,
+    parse_count_column,  # noqa: F401 (as SITE_COLUMNS)
 )
-# Each class's state in the quality histograms (sitestats): not a call (0), a call without
-# the alt allele (1), a hom-alt or hemizygous alt (2), a het (3).
-HIST_STATE = np.where(CLASS_STATS[:, 0] > 0, 2, np.where(CLASS_STATS[:, 1] > 0, 1, 0))
-HIST_STATE = (HIST_STATE + (np.arange(len(CLASS_STATS)) == HET)).astype(np.uint8)
-# Genotypes per counting pass: small enough for the temporaries to stay in cache.
-PASS_GENOTYPES = 1 << 18
-
-
-@dataclass(frozen=True)
-class GenotypeQC:
-    """gnomAD's adj criteria. A criterion set to None is off (and needs no FORMAT field)."""
-
-    min_gq: int | None = 20
-    min_dp: int | None = 10
-    min_dp_haploid: int | None = 5
-    min_het_ab: float | None = 0.2
-
-    def needed_fields(self) -> set[str]:
-        fields = set()
-        if self.min_gq is not None:
-            fields.add("GQ")
-        if self.min_dp is not None or self.min_dp_haploid is not None:
-            fields.add("DP")
-        if self.min_het_ab is not None:
-            fields.add("AD")
-        return fields
-
-
-@dataclass
-class Block:
-    """Dense FORMAT arrays of a block of records (variants x samples)."""
-
-    alleles: np.ndarray  # int8 (v, s, 2)
-    dp: np.ndarray  # int32 or int16 (v, s), negative where missing (INT32_MISSING, or narrower)
-    gq: np.ndarray  # int32 (v, s)
-    ad_ref: np.ndarray  # int32 (v, s)
-    ad_alt: np.ndarray  # int32 (v, s)
-    ploidy_class: np.ndarray  # int8 (v,)
-
-    @classmethod
-    def empty(cls, n_variants: int, n_samples: int) -> Block:
-        def missing_ints():
-            return np.full((n_variants, n_samples), INT32_MISSING, dtype=np.int32)
-
-        return cls(
-            alleles=np.full((n_variants, n_samples, 2), MISSING, dtype=np.int8),
-            dp=missing_ints(),
-            gq=missing_ints(),
-            ad_ref=missing_ints(),
-            ad_alt=missing_ints(),
-            ploidy_class=np.zeros(n_variants, dtype=np.int8),
-        )
-
-    @classmethod
-    def allocate(cls, n_variants: int, n_samples: int, ints=np.int32) -> Block:
-        """A block with room for `n_variants` records, its values not yet set (fill_block sets
-        every value of the rows it fills; no page is touched before then).
-
-        `ints` may be int16 when the BCF stores DP, GQ and AD in 8 or 16 bits (counting
-        takes any negative value as missing, so narrower sentinels work as they are).
-        """
-
-        def ints_array():
-            return np.empty((n_variants, n_samples), dtype=ints)
-
-        return cls(
-            np.empty((n_variants, n_samples, 2), dtype=np.int8),
-            ints_array(),
-            ints_array(),
-            ints_array(),
-            ints_array(),
-            np.zeros(n_variants, dtype=np.int8),
-        )
-
-    def rows(self, rows) -> Block:
-        """The block's records `rows` (a slice gives views, an index array copies)."""
-        return Block(
-            self.alleles[rows],
-            self.dp[rows],
-            self.gq[rows],
-            self.ad_ref[rows],
-            self.ad_alt[rows],
-            self.ploidy_class[rows],
-        )
-
-
-def expected_ploidy(sexes: np.ndarray) -> np.ndarray:
-    """Expected ploidy per (class, sample): int8 array (n_classes x samples)."""
-    return np.array([[counted_ploidy(c, s) for s in sexes] for c in PLOIDY_CLASSES], dtype=np.int8)
-
-
-def class_table(ploidy: int) -> np.ndarray:
-    """Genotype class of every pair of allele bytes, for one expected ploidy.
-
-    uint8[65536], indexed by the pair (first, second) read as one
-    little-endian uint16. Diploid expected: both alleles called, else not
-    counted (`./1`, and a haploid-written call). Haploid expected (XY on
-    non-PAR X/Y): `1` and `1/1` are the same call; a het there is not counted.
-    Ploidy 0: never counted.
-    """
-    pair = np.arange(1 << 16)
-    first = (pair & 0xFF).astype(np.uint8).view(np.int8).astype(np.int16)
-    second = (pair >> 8).astype(np.uint8).view(np.int8).astype(np.int16)
-    classes = np.full(1 << 16, NOT_COUNTED, dtype=np.uint8)
-    if ploidy == 2:
-        called = (first >= 0) & (second >= 0)
-        classes[called & (first == 0) & (second == 0)] = HOM_REF
-        classes[called & (first != second)] = HET
-        classes[called & (first == 1) & (second == 1)] = HOM_ALT
-    elif ploidy == 1:
-        called = (first >= 0) & ((second == HAPLOID_END) | (second == first))
-        classes[called & (first == 0)] = HEMI_REF
-        classes[called & (first == 1)] = HEMI_ALT
-    if ploidy > 0:
-        classes[(first > 1) | (second > 1)] = BAD_ALLELE
-    return classes
-
-
-CLASS_TABLES = {ploidy: class_table(ploidy) for ploidy in (0, 1, 2)}
-
-
-def genotype_classes(alleles: np.ndarray, ploidy: np.ndarray) -> np.ndarray:
-    """Class of each genotype (variants x samples, uint8) given each sample's expected
-    ploidy (s,)."""
-    pairs = np.ascontiguousarray(alleles).view("<u2")[..., 0]
-    values = np.unique(ploidy)
-    if len(values) == 1:
-        return np.take(CLASS_TABLES[int(values[0])], pairs)
-    classes = np.empty(pairs.shape, dtype=np.uint8)
-    for value in values:
-        columns = np.flatnonzero(ploidy == value)
-        classes[:, columns] = CLASS_TABLES[int(value)][pairs[:, columns]]
-    return classes
-
-
-def genotype_calls(alleles: np.ndarray, ploidy: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-genotype facts (variants x samples), honouring the expected ploidy (v x s, or s)."""
-    pairs = np.ascontiguousarray(alleles).view("<u2")[..., 0]
-    ploidy = np.broadcast_to(ploidy, pairs.shape)
-    classes = np.empty(pairs.shape, dtype=np.uint8)
-    for value in np.unique(ploidy):
-        where = ploidy == value
-        classes[where] = CLASS_TABLES[int(value)][pairs[where]]
-    stats = CLASS_STATS[classes]
-    return {
-        "called": stats[..., 1] > 0,
-        "alt_alleles": stats[..., 0],
-        "het": classes == HET,
-        "homalt": classes == HOM_ALT,
-        "hemi": classes == HEMI_ALT,
-    }
-
-
-def adj_pass(block: Block, ploidy: np.ndarray, het: np.ndarray, qc: GenotypeQC) -> np.ndarray:
-    """gnomAD adj (DESIGN §4): GQ, DP (min_dp_haploid for haploid calls), het allele balance.
-
-    `ploidy` is the expected ploidy, per genotype (v x s) or per sample (s).
-    A criterion set to None is off; a missing value (any negative number)
-    fails a criterion that needs it, as in Hail. Allele balance: AD(alt) / DP,
-    with the sum of AD standing in where DP is missing.
-    """
-    passed = np.ones(block.dp.shape, dtype=bool)
-    if qc.min_gq is not None:
-        passed &= block.gq >= max(qc.min_gq, 0)
-    if qc.min_dp is not None or qc.min_dp_haploid is not None:
-        # Per-sample DP threshold; an off criterion lets everything (even a missing DP) pass.
-        def threshold(value):
-            return np.iinfo(np.int32).min if value is None else min(max(value, 0), 2**31 - 1)
-
-        dp_min = np.where(ploidy == 1, threshold(qc.min_dp_haploid), threshold(qc.min_dp))
-        passed &= block.dp >= dp_min.astype(np.int32)
-    if qc.min_het_ab is not None:
-        hets = np.flatnonzero(het)  # only hets are held to the allele balance
-        ad_ref, ad_alt, dp = (a.reshape(-1)[hets] for a in (block.ad_ref, block.ad_alt, block.dp))
-        ad_sum = np.where(ad_ref >= 0, ad_ref.astype(np.int64) + ad_alt, -1)
-        depth = np.where(dp >= 0, dp, ad_sum)
-        balance_ok = (ad_alt >= 0) & (depth > 0)
-        balance_ok &= ad_alt / np.maximum(depth, 1) >= qc.min_het_ab
-        passed.reshape(-1)[hets[~balance_ok]] = False
-    return passed
-
-
-def count_block(
-    block: Block,
-    ploidy_by_class: np.ndarray,
-    membership: np.ndarray,
-    qc: GenotypeQC,
-    histograms: bool = False,
-) -> dict[tuple[str, str], np.ndarray]:
-    """Counts per (qc level, stat): int32 arrays (variants x groups); with `histograms`,
-    also ("raw", "hist"): the block's quality histograms (sitestats.histogram_columns)."""
-    n_variants, n_samples = block.dp.shape
-    cells, cell_of_sample = np.unique(membership != 0, axis=0, return_inverse=True)
-    n_codes = 2 * N_CLASSES  # (adj, class)
-    histogram = np.zeros((n_variants, len(cells), 2, N_CLASSES), dtype=np.int64)
-    if histograms:
-        quality = np.zeros((n_variants, len(histogram_columns())), dtype=np.int64)
-    step = max(1, PASS_GENOTYPES // max(1, n_samples))
-    # Histogram index of (row within the pass, cell) for code 0; a genotype adds its code.
-    base = (
-        np.arange(step)[:, None] * (len(cells) * n_codes) + cell_of_sample.reshape(1, -1) * n_codes
-    )
-    for ploidy_class in np.unique(block.ploidy_class):
-        ploidy = ploidy_by_class[ploidy_class]  # per sample
-        rows = np.flatnonzero(block.ploidy_class == ploidy_class)
-        contiguous = len(rows) == rows[-1] - rows[0] + 1
-        for start in range(0, len(rows), step):
-            if contiguous:
-                selected = slice(rows[0] + start, rows[0] + min(start + step, len(rows)))
-            else:
-                selected = rows[start : start + step]
-            part = block.rows(selected)
-            n = len(part.dp)
-            classes = genotype_classes(part.alleles, ploidy)
-            adj = adj_pass(part, ploidy, classes == HET, qc)
-            codes = classes + adj.view(np.uint8) * np.uint8(N_CLASSES)
-            index = base[:n] + codes
-            counts = np.bincount(index.ravel(), minlength=n * len(cells) * n_codes)
-            histogram[selected] = counts.reshape(n, len(cells), 2, N_CLASSES)
-            if histograms:
-                quality[selected] = block_histograms(
-                    np.take(HIST_STATE, classes),
-                    part.gq,
-                    part.dp,
-                    part.ad_ref,
-                    part.ad_alt,
-                )
-    if histogram[..., BAD_ALLELE].any():
-        raise ValueError("a genotype has an allele index above 1 in a biallelic record")
-    by_level = {"raw": histogram.sum(axis=2), "adj": histogram[:, :, 1]}
-    in_group = (cells != 0).astype(np.int64)  # cells x groups
-    result = {}
-    for level in QC_LEVELS:
-        per_cell = by_level[level] @ CLASS_STATS  # (v, cells, stats)
-        per_group = per_cell.transpose(2, 0, 1) @ in_group  # (stats, v, groups)
-        for k, stat in enumerate(STATS):
-            result[(level, stat)] = per_group[k].astype(np.int32)
-    if histograms:
-        result[("raw", "hist")] = quality.astype(np.int32)
-    return result
-
-
-def count_columns(groups: list[str]) -> list[str]:
-    return [f"{stat}_{level}_{g}" for level in QC_LEVELS for stat in STATS for g in groups]
-
-
-def parse_count_column(column: str) -> tuple[str, str, str]:
-    """`AC_adj_NWE_XX` -> ('AC', 'adj', 'NWE_XX')."""
-    stat, level, group = column.split("_", 2)
-    return stat, level, group
+from europanel.core.regions import PloidyMap
+from europanel.io.sheets import InputError, cohort_groups, group_membership
+from europanel.sitestats import histogram_columns
 
 
 @dataclass
@@ -330,44 +53,13 @@ class CountStats:
     by_type: dict[str, int] = field(default_factory=lambda: {"SNV": 0, "indel": 0, "other": 0})
 
 
-def variant_type(ref: str, alt: str) -> str:
-    if len(ref) == 1 and len(alt) == 1:
-        return "SNV"
-    if len(ref) != len(alt):
-        return "indel"
-    return "other"
-
-
-def is_symbolic(alt: str) -> bool:
-    """Symbolic alleles and spanning deletions are not counted (DESIGN §4)."""
-    return alt.startswith("<") or alt == "*" or "[" in alt or "]" in alt
-
-
-def fill_format(block: Block, row: int, variant, n_samples: int) -> None:
-    """Copy one cyvcf2 record's GT, DP, GQ and AD into row `row` of the block."""
-    gt = variant.format("GT", int)  # raw BCF encoding: (allele + 1) << 1 | phased
-    if gt is not None:
-        alleles = (gt[:, :2] >> 1) - 1
-        alleles[gt[:, :2] == INT32_VECTOR_END] = HAPLOID_END
-        block.alleles[row, :, 0] = alleles[:, 0]
-        block.alleles[row, :, 1] = alleles[:, 1] if alleles.shape[1] == 2 else HAPLOID_END
-    for name, target in (("DP", block.dp), ("GQ", block.gq)):
-        values = variant.format(name)
-        target[row] = values[:, 0] if values is not None else INT32_MISSING
-    ad = variant.format("AD")
-    if ad is not None and ad.shape[1] >= 2:
-        block.ad_ref[row] = ad[:, 0]
-        block.ad_alt[row] = ad[:, 1]
-    else:
-        block.ad_ref[row] = INT32_MISSING
-        block.ad_alt[row] = INT32_MISSING
-
-
 def record_total(bcf: str) -> int:
     """Records in an indexed BCF, from its index (no decoding): the progress denominator."""
     import pysam
     from pysam import bcftools
 
+    if not Path(f"{bcf}.csi").exists():  # the one-pass job's BCF: progress without a total
+        return 0
     try:
         return int(bcftools.index("-n", bcf))
     except pysam.utils.SamtoolsError:  # no index: progress is shown without a total
@@ -385,10 +77,16 @@ def fill_block(block: Block, records) -> None:
     """
     n = len(records)
     fill_alleles(block.alleles[:n], records.fields.get("GT", []))
-    for name, target in (("DP", block.dp), ("GQ", block.gq)):
-        fill_ints(target[:n], records.fields.get(name, []), 0)
-    fill_ints(block.ad_ref[:n], records.fields.get("AD", []), 0)
-    fill_ints(block.ad_alt[:n], records.fields.get("AD", []), 1)
+    # A field the reader was not asked for (records.fields has no key) is not read: the
+    # block holds an all-missing view for it (Block.allocate).
+    for name, target, index in (
+        ("DP", block.dp, 0),
+        ("GQ", block.gq, 0),
+        ("AD", block.ad_ref, 0),
+        ("AD", block.ad_alt, 1),
+    ):
+        if name in records.fields:
+            fill_ints(target[:n], records.fields[name], index)
 
 
 def copy_ints(target: np.ndarray, values: np.ndarray) -> None:
@@ -474,7 +172,8 @@ def count_bcf_blocks(
 
     stats = stats if stats is not None else CountStats()
     total_blocks = -(-record_total(bcf) // block_size)
-    reader = BcfReader(bcf)
+    fields = qc.read_fields(histograms)
+    reader = BcfReader(bcf, tuple(f for f in FORMAT_FIELDS if f in fields))
     order = pd.Index(samples["sample"]).get_indexer(reader.samples)
     if (order < 0).any():
         unknown = [s for s, i in zip(reader.samples, order) if i < 0][:5]
@@ -489,12 +188,12 @@ def count_bcf_blocks(
     columns = count_columns(groups) + (histogram_columns() if histograms else [])
     # DP, GQ and AD are nearly always stored in 8 or 16 bits: a 16-bit block halves the
     # memory each block touches; it widens to 32 bits for good at the first record that needs it.
-    block = Block.allocate(block_size, len(samples), np.int16)
+    block = Block.allocate(block_size, len(samples), np.int16, fields)
 
     for records in reader.blocks(block_size):
         n = len(records)
         if block.dp.dtype != np.int32 and needs_int32(records):
-            block = Block.allocate(block_size, len(samples), np.int32)
+            block = Block.allocate(block_size, len(samples), np.int32, fields)
         contig_ids = np.unique(records.chrom)
         unknown = [int(c) for c in contig_ids if int(c) not in reader.contigs]
         if unknown:
@@ -536,7 +235,8 @@ def count_bcf_blocks(
             stats.by_type[kind] += int((kinds[counted] == kind).sum())
         stats.blocks += 1
         print(
-            f"blocks done {stats.blocks} / {total_blocks} ({stats.records} records read)",
+            f"blocks done {stats.blocks}{f' / {total_blocks}' if total_blocks else ''}"
+            f" ({stats.records} records read)",
             file=log,
             flush=True,
         )
@@ -612,7 +312,8 @@ def needs_int32(records) -> bool:
 
 
 def allele_kinds(ref, alt) -> np.ndarray:
-    """Per record: 'SNV', 'indel', 'other' (as `variant_type`) or 'symbolic' (as `is_symbolic`).
+    """Per record: 'SNV' (1 bp each), 'indel' (lengths differ), 'other' or 'symbolic'
+    (symbolic alleles, `*` and breakends: not counted, DESIGN §4).
 
     `ref` and `alt` are pyarrow string arrays; vectorised over the block.
     """
@@ -710,7 +411,7 @@ def count_bcf_to_parquet(
     log=sys.stderr,
     histograms: bool = False,
 ) -> CountStats:
-    """`count_bcf` + `write_counts`, streamed: one Parquet row group per block.
+    """`count_bcf`, streamed to Parquet: one row group per block.
 
     Peak memory is set by the block size, never by how many records the BCF
     holds. Both outputs appear at their final paths only when complete.
@@ -736,14 +437,6 @@ def count_bcf_to_parquet(
     os.replace(partial, parquet)
     write_stats(stats, stats_json)
     return stats
-
-
-def write_counts(table: pd.DataFrame, stats: CountStats, parquet: str, stats_json: str) -> None:
-    """Write both outputs; each appears at its final path only when complete."""
-    partial = f"{parquet}.partial"
-    table.to_parquet(partial, index=False)
-    os.replace(partial, parquet)
-    write_stats(stats, stats_json)
 
 
 def write_stats(stats: CountStats, stats_json: str) -> None:

@@ -94,145 +94,159 @@ def normalise_chunk(
     realign_window: int = 1000,
     ref_mismatch: str = "error",
 ) -> dict[str, int]:
-    """Write the cohort's normalised, deduplicated, biallelic records of `chunk` as BCF.
+    """Write the cohort's normalised, deduplicated, biallelic records of `chunk` as an
+    indexed BCF (tests and benchmarks; the workflow counts in the same pass,
+    `europanel.count_chunk`). Returns what happened to the records (for the QC report)."""
+    with tempfile.TemporaryDirectory(dir=Path(out_bcf).parent) as tmp:
+        finished = Path(tmp) / "chunk.bcf"
+        stats = normalise_to_bcf(
+            Path(tmp), inputs, chunk, samples, fasta, finished, realign_window, ref_mismatch
+        )
+        run_bcftools(bcftools.index, str(finished))
+        publish_bcf(finished, out_bcf)
+    return stats
 
-    Returns what happened to the records (for the QC report).
-    """
+
+def normalise_to_bcf(
+    tmp: Path,
+    inputs: list[InputContigs],
+    chunk: Chunk,
+    samples: list[str],
+    fasta: str,
+    out_bcf: Path,
+    realign_window: int,
+    ref_mismatch: str,
+) -> dict[str, int]:
+    """The steps of the module docstring, intermediate files in `tmp`: `out_bcf` gets the
+    chunk's records as uncompressed BCF (still BGZF-framed), not indexed. Returns the
+    record statistics."""
     sources = [(i.path, i.input_name(chunk.contig)) for i in inputs]
     sources = [(path, name) for path, name in sources if name is not None]
     keep_format = ",".join(f"FORMAT/{f}" for f in COUNTED_FORMAT_FIELDS)
-    with tempfile.TemporaryDirectory(dir=Path(out_bcf).parent) as tmp:
-        tmp = Path(tmp)
-        sample_file = tmp / "samples.txt"
-        sample_file.write_text("\n".join(samples) + "\n")
-        if not sources:
-            write_empty_bcf(inputs[0].path, sample_file, tmp / "chunk.bcf")
-            publish_bcf(tmp / "chunk.bcf", out_bcf)
-            return {
-                "input_records": 0,
-                "split": 0,
-                "realigned": 0,
-                "ref_mismatch": 0,
-                "duplicates": 0,
-            }
-        rename = tmp / "rename.txt"
-        rename.write_text("".join(f"{n}\t{r}\n" for i in inputs for n, r in i.to_reference.items()))
-        pieces = []
-        for k, (path, name) in enumerate(sources):
-            window = f"{name}:{max(1, chunk.start - realign_window)}-{chunk.end + realign_window}"
-            raw, annotated = tmp / f"raw{k}.bcf", tmp / f"annotated{k}.bcf"
-            try:
-                run_bcftools(
-                    bcftools.view,
-                    "--no-version",
-                    "-r",
-                    window,
-                    "-S",
-                    str(sample_file),
-                    # Not recomputing INFO AC/AN on subsetting: they are dropped next,
-                    # and htslib would stop at an input whose INFO disagrees with its GT.
-                    "--no-update",
-                    "-Ou",
-                    "-o",
-                    str(raw),
-                    path,
-                )
-            except RuntimeError as error:
-                # The header was validated before the run; a block that fails to decode
-                # later means the file is damaged (a corrupted copy).
-                detail = str(error).split("stderr=")[-1].replace("\\n", " ").strip(" '\")")
-                if "Undefined tags" in detail:
-                    # Not damage: a FORMAT key written twice in a record, or one no
-                    # ##FORMAT line declares (validation looks at the first records only).
-                    raise InputError(
-                        f"{path}: a record in {window} has a FORMAT key written twice or "
-                        "not declared by a ##FORMAT header line, so bcftools cannot keep "
-                        f"only the sheet's samples; find it with `bcftools view {path} "
-                        f"-r {window} > /dev/null` (htslib names the key), then declare "
-                        "the key (`bcftools annotate -h`) or write it once"
-                    ) from None
-                raise InputError(
-                    f"{path}: cannot be read in {window} (bcftools: {detail}); the "
-                    "file is damaged: copy it again from the source (compare checksums) or "
-                    f"re-create it, and check it with `bcftools view {path} > /dev/null`"
-                ) from None
+    sample_file = tmp / "samples.txt"
+    sample_file.write_text("\n".join(samples) + "\n")
+    if not sources:
+        write_empty_bcf(inputs[0].path, sample_file, out_bcf)
+        return {
+            "input_records": 0,
+            "split": 0,
+            "realigned": 0,
+            "ref_mismatch": 0,
+            "duplicates": 0,
+        }
+    rename = tmp / "rename.txt"
+    rename.write_text("".join(f"{n}\t{r}\n" for i in inputs for n, r in i.to_reference.items()))
+    pieces = []
+    for k, (path, name) in enumerate(sources):
+        window = f"{name}:{max(1, chunk.start - realign_window)}-{chunk.end + realign_window}"
+        raw, annotated = tmp / f"raw{k}.bcf", tmp / f"annotated{k}.bcf"
+        try:
             run_bcftools(
-                bcftools.annotate,
+                bcftools.view,
                 "--no-version",
-                "--rename-chrs",
-                str(rename),
-                "-x",
-                f"INFO,^{keep_format}",
+                "-r",
+                window,
+                "-S",
+                str(sample_file),
+                # Not recomputing INFO AC/AN on subsetting: they are dropped next,
+                # and htslib would stop at an input whose INFO disagrees with its GT.
+                "--no-update",
                 "-Ou",
                 "-o",
-                str(annotated),
                 str(raw),
+                path,
             )
-            pieces.append(annotated)
-        joined = pieces[0]
-        if len(pieces) > 1:
-            # A contig spread over several files of one cohort: join, then sort.
-            concatenated, joined = tmp / "concat.bcf", tmp / "sorted.bcf"
-            run_bcftools(
-                bcftools.concat, "--no-version", "-Ou", "-o", str(concatenated), *map(str, pieces)
-            )
-            run_bcftools(bcftools.sort, "-T", str(tmp), "-Ou", "-o", str(joined), str(concatenated))
-        split, deduplicated = tmp / "split.bcf", tmp / "dedup.bcf"
-        check = "wx" if ref_mismatch == "drop" else "w"
-        messages = run_bcftools(
+        except RuntimeError as error:
+            # The header was validated before the run; a block that fails to decode
+            # later means the file is damaged (a corrupted copy).
+            detail = str(error).split("stderr=")[-1].replace("\\n", " ").strip(" '\")")
+            if "Undefined tags" in detail:
+                # Not damage: a FORMAT key written twice in a record, or one no
+                # ##FORMAT line declares (validation looks at the first records only).
+                raise InputError(
+                    f"{path}: a record in {window} has a FORMAT key written twice or "
+                    "not declared by a ##FORMAT header line, so bcftools cannot keep "
+                    f"only the sheet's samples; find it with `bcftools view {path} "
+                    f"-r {window} > /dev/null` (htslib names the key), then declare "
+                    "the key (`bcftools annotate -h`) or write it once"
+                ) from None
+            raise InputError(
+                f"{path}: cannot be read in {window} (bcftools: {detail}); the "
+                "file is damaged: copy it again from the source (compare checksums) or "
+                f"re-create it, and check it with `bcftools view {path} > /dev/null`"
+            ) from None
+        run_bcftools(
+            bcftools.annotate,
+            "--no-version",
+            "--rename-chrs",
+            str(rename),
+            "-x",
+            f"INFO,^{keep_format}",
+            "-Ou",
+            "-o",
+            str(annotated),
+            str(raw),
+        )
+        pieces.append(annotated)
+    joined = pieces[0]
+    if len(pieces) > 1:
+        # A contig spread over several files of one cohort: join, then sort.
+        concatenated, joined = tmp / "concat.bcf", tmp / "sorted.bcf"
+        run_bcftools(
+            bcftools.concat, "--no-version", "-Ou", "-o", str(concatenated), *map(str, pieces)
+        )
+        run_bcftools(bcftools.sort, "-T", str(tmp), "-Ou", "-o", str(joined), str(concatenated))
+    split, deduplicated = tmp / "split.bcf", tmp / "dedup.bcf"
+    check = "wx" if ref_mismatch == "drop" else "w"
+    messages = run_bcftools(
+        bcftools.norm,
+        "--no-version",
+        "-f",
+        fasta,
+        "-c",
+        check,
+        "-m",
+        "-any",
+        "-Ou",
+        "-o",
+        str(split),
+        str(joined),
+    )
+    # Once per site: bcftools reports a multiallelic site once per ALT it splits.
+    mismatches = list(dict.fromkeys(m for m in ref_mismatches(messages) if chunk_owns(chunk, m)))
+    if mismatches and ref_mismatch == "error":
+        shown = "; ".join(f"{c}:{p} VCF {v} vs FASTA {r}" for c, p, v, r in mismatches[:5])
+        raise InputError(
+            f"{', '.join(p for p, _ in sources)}: {len(mismatches)} REF allele(s) in "
+            f"{chunk.region} do not match {fasta} (first: {shown}). Check that the input "
+            "was called against this reference, or set `normalise: {ref_mismatch: drop}` "
+            "to leave such records out (they are counted in the report)"
+        )
+    split_counts = norm_line_counts(messages)
+    dedup_counts = norm_line_counts(
+        run_bcftools(
             bcftools.norm,
             "--no-version",
-            "-f",
-            fasta,
-            "-c",
-            check,
-            "-m",
-            "-any",
+            "-d",
+            "exact",
             "-Ou",
             "-o",
-            str(split),
-            str(joined),
-        )
-        # Once per site: bcftools reports a multiallelic site once per ALT it splits.
-        mismatches = list(
-            dict.fromkeys(m for m in ref_mismatches(messages) if chunk_owns(chunk, m))
-        )
-        if mismatches and ref_mismatch == "error":
-            shown = "; ".join(f"{c}:{p} VCF {v} vs FASTA {r}" for c, p, v, r in mismatches[:5])
-            raise InputError(
-                f"{', '.join(p for p, _ in sources)}: {len(mismatches)} REF allele(s) in "
-                f"{chunk.region} do not match {fasta} (first: {shown}). Check that the input "
-                "was called against this reference, or set `normalise: {ref_mismatch: drop}` "
-                "to leave such records out (they are counted in the report)"
-            )
-        split_counts = norm_line_counts(messages)
-        dedup_counts = norm_line_counts(
-            run_bcftools(
-                bcftools.norm,
-                "--no-version",
-                "-d",
-                "exact",
-                "-Ou",
-                "-o",
-                str(deduplicated),
-                str(split),
-            )
-        )
-        finished = tmp / "chunk.bcf"
-        # Uncompressed (still BGZF-framed, indexable): a temp file read once by count;
-        # compressing it at level 6 was most of this job's time (docs/BENCHMARKS.md).
-        run_bcftools(
-            bcftools.view,
-            "--no-version",
-            "-t",
-            chunk.region,
-            "-Ou",
-            "-o",
-            str(finished),
-            "--write-index",
             str(deduplicated),
+            str(split),
         )
-        publish_bcf(finished, out_bcf)
+    )
+    # Uncompressed (still BGZF-framed): a temp file read once, by the counter in the same
+    # process; compressing it at level 6 was most of the old normalise job's time.
+    run_bcftools(
+        bcftools.view,
+        "--no-version",
+        "-t",
+        chunk.region,
+        "-Ou",
+        "-o",
+        str(out_bcf),
+        str(deduplicated),
+    )
     # Window-wide counts (the window overlaps neighbouring chunks); the report uses ratios.
     return {
         "input_records": split_counts.get("total", 0),
@@ -262,9 +276,8 @@ def write_empty_bcf(template: str, sample_file: Path, out_bcf: Path):
         "-h",
         "-S",
         str(sample_file),
-        "-Ob",
+        "-Ou",
         "-o",
         str(out_bcf),
-        "--write-index",
         template,
     )

@@ -10,6 +10,7 @@ Costs measured on one core with synthetic cohorts (1000 samples x 20k records; 2
 x 400k records; 3 cohorts of 100-300 samples x 100-150k records through the whole
 workflow):
   normalise  3-8 us per record + 0.3-0.6 us per genotype; 130-150 MB at any size
+             (normalise and count run in one job, count-chunk)
   count      ~12 us per record + ~0.05 us per genotype; ~27 bytes per genotype of one
              block plus ~180 bytes per record of the chunk (9 groups), over ~270 MB
   bundle, merge: 45-70% of the memory estimated below; publish: see publish_mem_mb
@@ -100,28 +101,23 @@ def verify_bundles_runtime(counts_bytes, attempt):
     return minutes(counts_bytes / 5e8, attempt)
 
 
-def normalise_mem_mb(input_samples, attempt):
-    """bcftools streams; its sort (several files per contig) takes up to 768 MB; a few
-    hundred buffered records of ~20 bytes per sample."""
-    return megabytes(6_000 * input_samples, attempt, floor=1000)
-
-
-def normalise_runtime(records, input_samples, attempt):
-    """`records`: the chunk's, widened by the realign window."""
-    genotypes = records * input_samples
-    return minutes(15e-6 * records + 1e-6 * genotypes, attempt)
-
-
-def count_mem_mb(samples, block_size, records, groups, attempt):
-    """One genotype block (samples x block_size) plus the chunk's table of counts."""
-    block = 50 * samples * block_size
+def count_mem_mb(input_samples, samples, block_size, records, groups, attempt):
+    """One job normalises then counts (count-chunk), so the larger of the two steps:
+    bcftools' (its sort, several files per contig, takes up to 768 MB; a few hundred
+    buffered records of ~20 bytes per input sample) and the counter's (its base, one
+    genotype block of samples x block_size, `block_size` None: the default budget's block,
+    the job then derives its block from this mem_mb; and the chunk's table of counts)."""
+    bcftools = megabytes(6_000 * input_samples, 1, floor=1000)
     table = records * count_row_bytes(groups)
-    return megabytes(block + table, attempt, floor=400)
+    counter = block_memory_mb(samples, block_size) + math.ceil(table / MB)
+    return max(bcftools, counter) * attempt
 
 
-def count_runtime(records, samples, attempt):
-    genotypes = records * samples
-    return minutes(25e-6 * records + 0.1e-6 * genotypes, attempt)
+def count_runtime(window_records, records, input_samples, samples, attempt):
+    """Normalise (`window_records`: the chunk's, widened by the realign window) then count."""
+    normalise = 15e-6 * window_records + 1e-6 * window_records * input_samples
+    count = 25e-6 * records + 0.1e-6 * records * samples
+    return minutes(normalise + count, attempt)
 
 
 def bundle_mem_mb(largest_contig_records, groups, attempt):
@@ -189,3 +185,47 @@ def report_cohorts_mem_mb(largest_contig_records, attempt):
 
 def report_cohorts_runtime(records, cohorts, attempt):
     return minutes(2e-6 * records * cohorts, attempt)
+
+
+# ---------------------------------------------------------------------------------------
+# Count blocks: how many records a counting block holds when `block_size` is unset.
+# The count job's memory (docs/BENCHMARKS.md) is a fixed base (interpreter,
+# numpy/pandas/pyarrow, pysam, the BGZF read buffer) plus a cost per genotype of the
+# block: the inflated record bytes, the Block's int8 alleles and 16- or 32-bit DP, GQ and
+# AD, and the kernel's per-pass temporaries.
+
+MIB = 1 << 20
+# Interpreter, imports, BGZF read buffer and bcftools' state in the same process.
+BLOCK_BASE_MB = 300
+# Bytes per genotype of a block, 32-bit DP/GQ/AD (the widest case), with headroom.
+GENOTYPE_BYTES = 50
+# Beyond this a larger block saves nothing measurable (per-block costs are amortised).
+MAX_BLOCK_SIZE = 10_000
+# Block memory the workflow declares when block_size is unset: a large cohort gets
+# smaller blocks, not a job no node can run.
+DEFAULT_BLOCK_MB = 2_000
+
+
+def block_size_for_memory(mem_mb: int, n_samples: int) -> int:
+    """The largest block (records) whose genotypes fit in `mem_mb` beside the base,
+    at most MAX_BLOCK_SIZE. Refuses a budget too small for even one small block."""
+    usable = (mem_mb - BLOCK_BASE_MB) * MIB
+    size = min(MAX_BLOCK_SIZE, usable // (GENOTYPE_BYTES * max(n_samples, 1)))
+    if size < 1:
+        needed = BLOCK_BASE_MB + -(-GENOTYPE_BYTES * max(n_samples, 1) // MIB)
+        raise ValueError(
+            f"mem_mb {mem_mb} leaves no room for a counting block of {n_samples} samples "
+            f"(needs at least {needed} MB): give the count rule more memory "
+            "(--set-resources count:mem_mb=...) or set block_size in the config"
+        )
+    return int(size)
+
+
+def block_memory_mb(n_samples: int, block_size: int | None) -> int:
+    """MB a count job needs for its base and one block (`block_size` None: the default
+    budget's block)."""
+    if block_size is None:
+        block_bytes = min(GENOTYPE_BYTES * n_samples * MAX_BLOCK_SIZE, DEFAULT_BLOCK_MB * MIB)
+    else:
+        block_bytes = GENOTYPE_BYTES * n_samples * block_size
+    return BLOCK_BASE_MB + -(-block_bytes // MIB)

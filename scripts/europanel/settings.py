@@ -23,12 +23,12 @@ from europanel.io.sheets import InputError
 # Stage -> the config keys it reads: a top-level key (None: the whole value) or a
 # section with the names of the keys it takes from it.
 STAGE_KEYS: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "normalise": {
-        "chunk_size": None,
-        "normalise": ("realign_window", "ref_mismatch"),
-    },
+    # One job per cohort x chunk normalises and counts (count-chunk; `count` of a
+    # normalised BCF reads the same keys).
     "count": {
+        "chunk_size": None,
         "block_size": None,
+        "normalise": ("realign_window", "ref_mismatch"),
         "reference": ("build", "par"),
         "genotype_qc": ("min_gq", "min_dp", "min_dp_haploid", "min_het_ab"),
         "site_annotations": ("histograms",),

@@ -675,7 +675,7 @@ def count_many(bcfs: list[str], samples_tsv: str, block_size: int, report: str) 
             bcf,
             rows,
             ploidy,
-            GenotypeQC(),
+            GenotypeQC(20, 10, 5, 0.2),  # gnomAD adj (the schema defaults)
             str(out),
             f"{out}.json",
             block_size=block_size,
@@ -754,7 +754,7 @@ def normalise_steps(data: str, cohort: str, chunk_name: str, chunk_size: int, re
                 path,
                 rows,
                 ploidy,
-                GenotypeQC(),
+                GenotypeQC(20, 10, 5, 0.2),  # gnomAD adj (the schema defaults)
                 f"{tmp}/c.parquet",
                 f"{tmp}/c.json",
                 log=open(os.devnull, "w"),

@@ -405,21 +405,9 @@ def largest_contig_records(cohorts):
     )
 
 
-def normalise_mem_mb(wildcards, attempt):
-    return resources.normalise_mem_mb(cohort_input_samples(wildcards.cohort), attempt)
-
-
-def normalise_runtime(wildcards, attempt):
-    flank = config["normalise"]["realign_window"]
-    return resources.normalise_runtime(
-        region_records(wildcards.cohort, wildcards.chunk, flank),
-        cohort_input_samples(wildcards.cohort),
-        attempt,
-    )
-
-
 def count_mem_mb(wildcards, attempt):
     return resources.count_mem_mb(
+        cohort_input_samples(wildcards.cohort),
         len(cohort_samples(wildcards.cohort)),
         config["block_size"],
         region_records(wildcards.cohort, wildcards.chunk),
@@ -429,8 +417,11 @@ def count_mem_mb(wildcards, attempt):
 
 
 def count_runtime(wildcards, attempt):
+    flank = config["normalise"]["realign_window"]
     return resources.count_runtime(
+        region_records(wildcards.cohort, wildcards.chunk, flank),
         region_records(wildcards.cohort, wildcards.chunk),
+        cohort_input_samples(wildcards.cohort),
         len(cohort_samples(wildcards.cohort)),
         attempt,
     )

@@ -1,11 +1,16 @@
+# Normalisation (bcftools via pysam) and counting in one job per cohort x chunk: the
+# normalised records go to the job's temp folder, not to another job (issue 12).
 rule count:
     input:
-        bcf=f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.bcf",
-        csi=f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.bcf.csi",
+        vcfs=cohort_vcfs,
+        indexes=cohort_vcf_indexes,
         samples=f"{OUTDIR}/sheets/{{cohort}}.samples.tsv",
+        fasta=FASTA,
+        fai=f"{FASTA}.fai",
     output:
         counts=temp(f"{OUTDIR}/counts/{{cohort}}/{{chunk}}.parquet"),
         stats=f"{OUTDIR}/counts/{{cohort}}/{{chunk}}.stats.json",
+        normalise_stats=f"{OUTDIR}/normalised/{{cohort}}/{{chunk}}.stats.json",
     log:
         f"{OUTDIR}/logs/count/{{cohort}}/{{chunk}}.log",
     benchmark:
@@ -18,12 +23,10 @@ rule count:
         runtime=count_runtime,
     params:
         europanel=EUROPANEL,
-        block_size=config["block_size"],
-        ploidy=ploidy_options(),
-        qc=qc_options(),
-        histograms=("--histograms" if config["site_annotations"]["histograms"] else ""),
+        settings=stage_settings("count"),
     shell:
-        "{params.europanel} count --cohort {wildcards.cohort} --samples {input.samples}"
-        " --bcf {input.bcf} --block-size {params.block_size} {params.ploidy} {params.qc}"
-        " {params.histograms}"
-        " --output {output.counts} --stats {output.stats} > {log} 2>&1"
+        "{params.europanel} count-chunk --cohort {wildcards.cohort} --samples {input.samples}"
+        " --settings {params.settings:q} --vcf {input.vcfs} --chunk {wildcards.chunk}"
+        " --fasta {input.fasta} --mem-mb {resources.mem_mb}"
+        " --output {output.counts} --stats {output.stats}"
+        " --normalise-stats {output.normalise_stats} > {log} 2>&1"

@@ -1,5 +1,5 @@
-"""Per cohort and chunk, at the node holding the genotypes: `cohort-sheet`, `normalise`,
-`count`, `bundle` (the bundle is what leaves the node)."""
+"""Per cohort and chunk, at the node holding the genotypes: `cohort-sheet`, `count-chunk`
+(and `count` of a normalised BCF), `bundle` (the bundle is what leaves the node)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,12 @@ from pathlib import Path
 
 from europanel.commands.common import (
     add_cohort_options,
-    add_normalise_options,
-    add_ploidy_options,
-    add_qc_options,
     add_settings_option,
     cohort_samples,
-    genotype_qc,
     ploidy_map,
 )
 from europanel.core.regions import builtin_par_bed, chunk_by_name, read_bed, read_fai
+from europanel.io.sheets import InputError
 from europanel.settings import bundle_min_group_size, load_settings
 
 # Stage modules are imported inside their subcommands: each rule's environment then
@@ -33,46 +30,69 @@ def cmd_cohort_sheet(args) -> None:
     print(f"{args.cohort}: {len(rows)} samples", file=sys.stderr)
 
 
-def cmd_normalise(args) -> None:
-    from europanel.normalise import input_contigs, normalise_chunk
+def cmd_count_chunk(args) -> None:
+    """Normalise and count one cohort's records of one chunk in one process."""
+    from europanel.resources import block_size_for_memory
+    from europanel.count_chunk import normalise_and_count
+    from europanel.counting import GenotypeQC
+    from europanel.normalise import input_contigs
 
-    reference = set(read_fai(args.fasta))
-    inputs = [input_contigs(path, reference) for path in args.vcf]
-    chunk = chunk_by_name(args.chunk, read_fai(args.fasta), args.chunk_size)
-    samples = cohort_samples(args)["sample"].tolist()
-    stats = normalise_chunk(
+    settings = load_settings(args.settings, "count")
+    lengths = read_fai(args.fasta)
+    inputs = [input_contigs(path, set(lengths)) for path in args.vcf]
+    chunk = chunk_by_name(args.chunk, lengths, settings["chunk_size"])
+    samples = cohort_samples(args)
+    block_size = settings["block_size"]
+    if block_size is None:  # follows from the memory the job was given
+        if args.mem_mb is None:
+            raise InputError("block_size is null in the settings: pass --mem-mb to derive it")
+        try:
+            block_size = block_size_for_memory(args.mem_mb, len(samples))
+        except ValueError as error:
+            raise InputError(f"cohort {args.cohort}: {error}") from None
+        print(f"block_size {block_size} (from mem_mb {args.mem_mb})", file=sys.stderr)
+    normalised, counted = normalise_and_count(
         inputs,
         chunk,
         samples,
         args.fasta,
-        args.output,
-        realign_window=args.realign_window,
-        ref_mismatch=args.ref_mismatch,
+        ploidy_map(settings["reference"]),
+        GenotypeQC(**settings["genotype_qc"]),
+        {
+            "counts": args.output,
+            "count_stats": args.stats,
+            "normalise_stats": args.normalise_stats,
+        },
+        block_size=block_size,
+        normalise=settings["normalise"],
+        histograms=settings["site_annotations"]["histograms"],
     )
-    Path(args.stats).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
-    print(f"{args.cohort} {chunk.region}: {stats}", file=sys.stderr)
+    print(f"{args.cohort} {chunk.region}: {normalised}; {counted}", file=sys.stderr)
 
 
 def cmd_count(args) -> None:
+    """Count an already normalised BCF (what the benchmark times against htslib)."""
     from europanel.count import count_bcf_to_parquet
+    from europanel.counting import GenotypeQC
 
+    settings = load_settings(args.settings, "count")
     # Streamed: one Parquet row group per block, so memory does not grow with the chunk.
     stats = count_bcf_to_parquet(
         args.bcf,
         cohort_samples(args),
-        ploidy_map(args),
-        genotype_qc(args),
+        ploidy_map(settings["reference"]),
+        GenotypeQC(**settings["genotype_qc"]),
         args.output,
         args.stats,
-        block_size=args.block_size,
-        histograms=args.histograms,
+        block_size=settings["block_size"] or 10_000,
+        histograms=settings["site_annotations"]["histograms"],
     )
     print(f"{args.cohort} {args.bcf}: {stats}", file=sys.stderr)
 
 
 def cmd_bundle(args) -> None:
     from europanel.bundle import write_bundle
-    from europanel.count import GenotypeQC
+    from europanel.counting import GenotypeQC
 
     given = load_settings(args.settings, "bundle")
     reference, privacy = given["reference"], given["privacy"]
@@ -122,24 +142,28 @@ def register(sub) -> None:
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_cohort_sheet)
 
-    p = sub.add_parser("normalise", help="normalise one cohort's records of one chunk")
+    p = sub.add_parser(
+        "count-chunk", help="normalise and count one cohort's records of one chunk (one pass)"
+    )
     add_cohort_options(p)
-    add_normalise_options(p)
+    add_settings_option(p, "count")
     p.add_argument("--vcf", nargs="+", required=True, help="the cohort's input files")
     p.add_argument("--chunk", required=True, help="chunk name, e.g. chr20-00003")
-    p.add_argument("--chunk-size", type=int, required=True)
     p.add_argument("--fasta", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--stats", required=True)
-    p.set_defaults(func=cmd_normalise)
+    p.add_argument(
+        "--mem-mb", type=int, default=None, help="the job's memory (sets a null block_size)"
+    )
+    p.add_argument("--output", required=True, help="counts (Parquet)")
+    p.add_argument("--stats", required=True, help="count statistics (JSON)")
+    p.add_argument("--normalise-stats", required=True, help="normalise statistics (JSON)")
+    p.set_defaults(func=cmd_count_chunk)
 
-    p = sub.add_parser("count", help="count one cohort's normalised BCF of one chunk")
+    p = sub.add_parser(
+        "count", help="count a normalised BCF (benchmarks; the workflow runs count-chunk)"
+    )
     add_cohort_options(p)
-    add_ploidy_options(p)
-    add_qc_options(p)
+    add_settings_option(p, "count")
     p.add_argument("--bcf", required=True)
-    p.add_argument("--block-size", type=int, default=10_000)
-    p.add_argument("--histograms", action="store_true", help="add GQ/DP/allele-balance histograms")
     p.add_argument("--output", required=True)
     p.add_argument("--stats", required=True)
     p.set_defaults(func=cmd_count)
