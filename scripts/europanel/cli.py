@@ -165,17 +165,29 @@ def cmd_bundle(args) -> None:
 
 def cmd_merge(args) -> None:
     # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
-    from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+    from europanel.merge import (
+        CohortCounts,
+        PanelGroups,
+        PanelPolicy,
+        merge_chunk,
+        merged_columns,
+    )
     from europanel.sitestats import SiteAnnotationPolicy
 
     bundles = open_bundles(args.bundles, verified=args.verified)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
     chunk_size = args.chunk_size
     chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], chunk_size)
+    histograms = all(b.manifest.get("histograms", False) for b in bundles)
     contributions = [
         CohortCounts(
             b.cohort,
-            b.counts(chunk.contig, chunk.start, chunk.end),
+            b.counts(
+                chunk.contig,
+                chunk.start,
+                chunk.end,
+                columns=lambda names: merged_columns(names, histograms),
+            ),
             b.callable_spans(chunk.contig),
             b.manifest["reference_an"],
             b.manifest["groups"],
@@ -191,7 +203,7 @@ def cmd_merge(args) -> None:
     )
     manifests = [b.manifest for b in bundles]
     annotations = SiteAnnotationPolicy(
-        histograms=all(m.get("histograms", False) for m in manifests),
+        histograms=histograms,
         inbreeding_coeff_filter=threshold(args.inbreeding_coeff_filter),
         country_het_p=args.country_het_p,
         country_het_fst=args.country_het_fst,
