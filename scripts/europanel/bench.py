@@ -58,6 +58,45 @@ PRESETS = {
         "block_size": 2_000,
     },
 }
+# One simulated cohort at Genome-of-Europe size: count's peak memory against its mem_mb.
+BIG_COHORT = {"samples": 20_000, "length": 300_000, "quick_length": 100_000}
+# docs/SCALING.md's model of Genome of Europe: what the job plan and CPU-hours are for.
+SCALE_MODEL = {
+    "cohorts": 26,
+    "genomes": 100_000,
+    "records_per_cohort": 120_000_000,
+    "panel_records": 650_000_000,
+    "groups": 60,
+}
+SCALE_CHUNK_SIZES = (5_000_000, 10_000_000, 20_000_000, 30_000_000, 50_000_000)
+MAX_JOBS = 10_000  # issue 12: the plan at that scale has at most this many jobs
+# GRCh38 primary chromosomes (bp): chunks are cut per contig, as the workflow cuts them.
+GRCH38_LENGTHS = {
+    "chr1": 248_956_422,
+    "chr2": 242_193_529,
+    "chr3": 198_295_559,
+    "chr4": 190_214_555,
+    "chr5": 181_538_259,
+    "chr6": 170_805_979,
+    "chr7": 159_345_973,
+    "chr8": 145_138_636,
+    "chr9": 138_394_717,
+    "chr10": 133_797_422,
+    "chr11": 135_086_622,
+    "chr12": 133_275_309,
+    "chr13": 114_364_328,
+    "chr14": 107_043_718,
+    "chr15": 101_991_189,
+    "chr16": 90_338_345,
+    "chr17": 83_257_441,
+    "chr18": 80_373_285,
+    "chr19": 58_617_616,
+    "chr20": 64_444_167,
+    "chr21": 46_709_983,
+    "chr22": 50_818_468,
+    "chrX": 156_040_895,
+    "chrY": 57_227_415,
+}
 APT_HINT = "apt-get update && apt-get install -y bcftools plink2"
 REPO = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.02
@@ -333,11 +372,13 @@ class Bench:
         self.e2e = [ours, theirs]
         self.rule_totals = self.per_rule_totals()
 
-    def per_rule_totals(self) -> dict[str, dict[str, float]]:
-        """Seconds and peak MB per rule, from the last run's snakemake benchmark files."""
+    def per_rule_totals(self, data: Path | None = None) -> dict[str, dict[str, float]]:
+        """Seconds and peak MB per rule, from the last run's snakemake benchmark files:
+        whatever rules wrote one (a rule renamed or merged into another is picked up)."""
+        data = data or self.data
         totals: dict[str, dict[str, float]] = {}
-        for tsv in sorted((self.data / "results" / "benchmarks").rglob("*.tsv")):
-            rule = tsv.relative_to(self.data / "results" / "benchmarks").parts[0]
+        for tsv in sorted((data / "results" / "benchmarks").rglob("*.tsv")):
+            rule = tsv.relative_to(data / "results" / "benchmarks").parts[0]
             rule = rule.removesuffix(".tsv")
             lines = tsv.read_text().splitlines()
             header, values = lines[0].split("\t"), lines[-1].split("\t")
@@ -348,6 +389,61 @@ class Bench:
             entry["cpu"] += float(row.get("cpu_time", 0) or 0)
             entry["max_rss"] = max(entry["max_rss"], float(row.get("max_rss", 0) or 0))
         return totals
+
+    def job_plan(self, data: Path | None = None, target: str = "all") -> dict[str, int]:
+        """Jobs per rule of a whole run (snakemake's dry-run job stats)."""
+        data = data or self.data
+        dry = subprocess.run(
+            f"{self.snakemake_command().replace(str(self.data), str(data))} "
+            f"--dry-run --forceall {target}".replace("--quiet", ""),
+            shell=True,
+            cwd=data,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return parse_job_stats(dry)
+
+    # -- merge and publish ------------------------------------------------------
+
+    def merge_cost(self) -> None:
+        """Merge CPU per site x cohort, from the merge jobs of the end-to-end run."""
+        summaries = sorted((self.data / "results" / "merged").glob("*.summary.json"))
+        sites = sum(json.loads(p.read_text())["sites"] for p in summaries)
+        merge = self.rule_totals.get("merge", {"cpu": 0.0, "jobs": 0})
+        self.merge = {
+            "jobs": merge["jobs"],
+            "cpu": merge["cpu"],
+            "sites": sites,
+            "cohorts": len(self.cohorts),
+            "us_per_site_cohort": 1e6 * merge["cpu"] / max(1, sites * len(self.cohorts)),
+        }
+
+    def publish_stage(self) -> None:
+        """The publish stage (publish_part per chunk + publish joining them) run again on the
+        merged chunks of the end-to-end run: 2 cores vs 1 core. The old serial publish (one
+        job writing the whole panel) no longer exists; its equivalent is the same jobs one
+        after another (--cores 1): the same work without the parallelism."""
+        self.log("publish stage: publish_part + publish on 2 cores vs 1 core")
+        panel = next((self.data / "results" / "panel").glob("*.sites.vcf.gz"))
+        target = panel.relative_to(self.data)
+        results = {}
+        for cores in (2, 1):
+            results[cores] = Result(
+                f"publish_part (per chunk) + publish (join), --cores {cores}",
+                f"snakemake ... --cores {cores} --forcerun publish_part {target}",
+            )
+        self.loads["publish stage (start)"] = load()
+        for _ in range(self.runs):
+            for cores, result in results.items():
+                command = (
+                    self.snakemake_command().replace("--cores 2", f"--cores {cores}")
+                    + f" --forcerun publish_part {target}"
+                )
+                result.runs.append(measure(command, cwd=self.data, env=self.env))
+        self.loads["publish stage (end)"] = load()
+        self.publish = results
 
     # -- count stage ----------------------------------------------------------
 
@@ -507,6 +603,104 @@ class Bench:
             measure(f"{self.python} -c 'import europanel.cli'", env=self.env).cpu for _ in range(5)
         )
 
+    def histogram_cost(self) -> None:
+        """The count CLI on every chunk BCF with the quality histograms off and on
+        (issue 15: on at most 1.3x off), interleaved run by run."""
+        self.log("count stage: site_annotations.histograms off vs on")
+        results = {
+            False: Result("europanel count, histograms off", "europanel count ... (as above)"),
+            True: Result("europanel count, histograms on", "europanel count ... --histograms"),
+        }
+        for _ in range(self.runs):
+            for on, result in results.items():
+                total = Measure()
+                for bcf in self.bcfs:
+                    command = self.count_command(bcf, out="histograms")
+                    total = total + measure(command + (" --histograms" if on else ""), env=self.env)
+                result.runs.append(total)
+        self.histograms = results
+
+    def big_cohort(self) -> None:
+        """One simulated cohort of 20,000 samples on a short region through the workflow's
+        count stage: count's peak RSS (snakemake's benchmark file) against the mem_mb the
+        job declares (the dry run's resources), block_size left to the workflow."""
+        from europanel.simulate import simulate
+
+        samples = BIG_COHORT["samples"]
+        length = BIG_COHORT["quick_length" if self.args.quick else "length"]
+        data = self.workdir / "big_cohort"
+        summary_path = data / "simulation.json"
+        reuse = summary_path.exists() and not self.args.resimulate
+        if reuse:
+            summary = json.loads(summary_path.read_text())
+            reuse = summary["samples_per_cohort"] == samples and summary["length"] == length
+        if not reuse:
+            shutil.rmtree(data, ignore_errors=True)
+            self.log(f"big cohort: simulating 1 cohort x {samples:,} samples x {length:,} bp")
+            simulate(
+                data, 1, samples, length, self.args.seed, chunk_size=length, threads=2, log=self.log
+            )
+        config = data / "config.yaml"
+        text = config.read_text()
+        # block_size from the job's mem_mb where the schema allows it (null), else the default.
+        if "block_size:" in text and schema_allows_null_block_size():
+            text = "\n".join(
+                "block_size: null" if line.startswith("block_size:") else line
+                for line in text.splitlines()
+            )
+            config.write_text(text + "\n")
+        block = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in text.splitlines()
+                if ln.startswith("block_size")
+            ),
+            "schema default",
+        )
+        self.log("big cohort: counting (snakemake, 1 core)")
+        shutil.rmtree(data / "results", ignore_errors=True)
+        command = self.snakemake_command().replace(str(self.data), str(data))
+        command = command.replace("--cores 2", "--cores 1") + " all_bundles"
+        dry = subprocess.run(
+            command.replace("--quiet", "") + " --dry-run --printshellcmds",
+            shell=True,
+            cwd=data,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        declared = declared_mem_mb(dry)
+        run = measure(command, cwd=data, env=self.env)
+        totals = self.per_rule_totals(data)
+        records = json.loads(summary_path.read_text())["records_per_cohort"]
+        self.big = {
+            "samples": samples,
+            "length": length,
+            "records": sum(records.values()),
+            "block_size": block,
+            "declared_mem_mb": declared,
+            "rules": totals,
+            "wall": run.wall,
+        }
+
+    def scaling(self) -> None:
+        """Per-unit costs measured above, applied to the SCALING.md model (SCALE_MODEL)."""
+        plan = self.job_plan()
+        n_chunks = len(list((self.data / "results" / "merged").glob("*.summary.json")))
+        self.scale = scale_plan(
+            plan,
+            self.rule_totals,
+            n_cohorts=len(self.cohorts),
+            n_chunks=n_chunks,
+            genotypes=self.summary["genotypes"],
+            cohort_records=sum(self.summary["records_per_cohort"].values()),
+            panel_records=panel_records(self.data),
+            merge_us=self.merge["us_per_site_cohort"],
+            groups=panel_group_count(self.data / "samples.tsv"),
+            bcftools_cpu=self.e2e[1].cpu,
+        )
+
     def memory_grid(self) -> None:
         """Exact peak memory (the process's own maximum resident set, from getrusage) of
         `europanel count` at two block sizes on three region lengths: one chunk, the whole
@@ -623,9 +817,14 @@ class Bench:
         self.simulate()
         self.write_group_files()
         self.end_to_end()
+        self.merge_cost()
+        self.publish_stage()
+        self.scaling()
         self.count_inputs()
         self.count_stage()
+        self.histogram_cost()
         self.memory_grid()
+        self.big_cohort()
         self.profiles()
         self.total = time.monotonic() - self.started
         self.loads["end"] = load()
@@ -634,6 +833,168 @@ class Bench:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
         self.log(f"wrote {output} ({self.total:.0f} s in all)")
+
+
+# ---------------------------------------------------------------------------
+# Job plan and the Genome-of-Europe model (pure functions)
+# ---------------------------------------------------------------------------
+
+
+def parse_job_stats(dry_run: str) -> dict[str, int]:
+    """Jobs per rule from snakemake's dry-run 'Job stats' table."""
+    jobs: dict[str, int] = {}
+    lines = dry_run.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Job stats")), None)
+    if start is None:
+        return jobs
+    for line in lines[start + 1 :]:
+        fields = line.split()
+        if not fields:
+            if jobs:
+                break
+            continue
+        if len(fields) == 2 and fields[1].isdigit() and fields[0] not in ("job", "total"):
+            jobs[fields[0]] = int(fields[1])
+    return jobs
+
+
+def declared_mem_mb(dry_run: str, rule: str = "count") -> int | None:
+    """The largest mem_mb a rule's jobs declare in a dry run (`resources: ... mem_mb=N`)."""
+    found, in_rule = [], False
+    for line in dry_run.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")):
+            in_rule = stripped.split()[1].rstrip(":") == rule
+        elif in_rule and stripped.startswith("resources:"):
+            for item in stripped.removeprefix("resources:").split(","):
+                key, _, value = item.strip().partition("=")
+                if key == "mem_mb" and value.isdigit():
+                    found.append(int(value))
+    return max(found) if found else None
+
+
+def schema_allows_null_block_size() -> bool:
+    """Whether config block_size may be null (block size then follows from mem_mb)."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    kind = schema["properties"].get("block_size", {}).get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
+def panel_records(data: Path) -> int:
+    """Records of the published panel (the merge summaries' `records`)."""
+    return sum(
+        json.loads(p.read_text())["records"]
+        for p in (data / "results" / "merged").glob("*.summary.json")
+    )
+
+
+def panel_group_count(samples_tsv: Path) -> int:
+    """Groups of the panel: cohorts, populations, 2 sexes, populations x sexes."""
+    import pandas as pd
+
+    samples = pd.read_csv(samples_tsv, sep="\t", dtype=str)
+    populations = samples["population"].nunique()
+    return samples["cohort"].nunique() + populations + 2 + 2 * populations
+
+
+def chunks_of(lengths: dict[str, int], chunk_size: int) -> int:
+    """Chunks the workflow cuts: per contig, ceil(length / chunk_size)."""
+    return sum(-(-length // chunk_size) for length in lengths.values())
+
+
+def rule_kinds(plan: dict[str, int], n_cohorts: int, n_chunks: int) -> dict[str, str]:
+    """Each rule's unit of work, from its job count in the bench's plan: one job per
+    cohort x chunk, per chunk, per cohort, or a fixed number."""
+    kinds = {}
+    for rule, jobs in plan.items():
+        if rule == "all":
+            continue
+        if jobs == n_cohorts * n_chunks:
+            kinds[rule] = "cohort x chunk"
+        elif jobs == n_chunks:
+            kinds[rule] = "chunk"
+        elif jobs == n_cohorts:
+            kinds[rule] = "cohort"
+        else:
+            kinds[rule] = "fixed"
+    return kinds
+
+
+def scale_jobs(kinds: dict[str, str], plan: dict[str, int], cohorts: int, chunks: int) -> int:
+    """Jobs of the whole run at another scale (rule kinds from `rule_kinds`)."""
+    per = {"cohort x chunk": cohorts * chunks, "chunk": chunks, "cohort": cohorts}
+    return sum(per.get(kind, plan[rule]) for rule, kind in kinds.items())
+
+
+def scale_plan(
+    plan,
+    rule_totals,
+    n_cohorts,
+    n_chunks,
+    genotypes,
+    cohort_records,
+    panel_records,
+    merge_us,
+    groups,
+    bcftools_cpu,
+) -> dict:
+    """The SCALING.md model priced with the bench's measured costs.
+
+    CPU: rules run per cohort x chunk cost per input genotype; per-cohort rules per cohort
+    record; merge per site x cohort, times the model's groups / the bench's (its work per
+    site is linear in the groups); every other rule per panel record, also times the groups
+    ratio (publish writes a field per group). The bcftools pipeline: its CPU per genotype.
+    The bench's small jobs carry more start-up per genotype than the model's, so the
+    per-genotype costs are upper bounds."""
+    m = SCALE_MODEL
+    kinds = rule_kinds(plan, n_cohorts, n_chunks)
+    group_ratio = m["groups"] / max(1, groups)
+    model_genotypes = m["cohorts"] * m["records_per_cohort"] * m["genomes"] / m["cohorts"]
+    units = {
+        "cohort x chunk": ("input genotype", genotypes, model_genotypes, 1.0),
+        "cohort": ("cohort record", cohort_records, m["cohorts"] * m["records_per_cohort"], 1.0),
+    }
+    rows = []
+    for rule, total in sorted(rule_totals.items()):
+        kind = kinds.get(rule, "fixed")
+        if rule == "merge":
+            unit, per_unit = "site x cohort", merge_us * 1e-6 * group_ratio
+            cpu_h = per_unit * m["panel_records"] * m["cohorts"] / 3600
+        else:
+            unit, measured_units, model_units, ratio_ = units.get(
+                kind, ("panel record", panel_records, m["panel_records"], group_ratio)
+            )
+            per_unit = total["cpu"] / max(1, measured_units) * ratio_
+            cpu_h = per_unit * model_units / 3600
+        rows.append(
+            {"rule": rule, "kind": kind, "unit": unit, "us": 1e6 * per_unit, "cpu_h": cpu_h}
+        )
+    bcftools_us = 1e6 * bcftools_cpu / max(1, genotypes)
+    plans = []
+    for chunk_size in SCALE_CHUNK_SIZES:
+        chunks = chunks_of(GRCH38_LENGTHS, chunk_size)
+        plans.append(
+            {
+                "chunk_size": chunk_size,
+                "chunks": chunks,
+                "jobs": scale_jobs(kinds, plan, m["cohorts"], chunks),
+                "records_per_job": m["records_per_cohort"]
+                * chunk_size
+                / sum(GRCH38_LENGTHS.values()),
+            }
+        )
+    return {
+        "rows": rows,
+        "kinds": kinds,
+        "cpu_h": sum(r["cpu_h"] for r in rows),
+        "bcftools_us": bcftools_us,
+        "bcftools_cpu_h": bcftools_us * 1e-6 * model_genotypes / 3600,
+        "genotypes": model_genotypes,
+        "plans": plans,
+        "group_ratio": group_ratio,
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -961,6 +1322,7 @@ def render(bench: Bench) -> str:
     for rule, t in sorted(bench.rule_totals.items(), key=lambda kv: -kv[1]["seconds"]):
         w(f"| {rule} | {t['jobs']} | {t['seconds']:.1f} | {t['cpu']:.1f} | {t['max_rss']:.0f} |")
     w("")
+    w(render_merge_publish(bench))
     steps = bench.normalise_steps
     w(
         f"One normalise job ({bench.bcfs[0].parent.name} {bench.bcfs[0].stem}), CPU seconds per "
@@ -1064,6 +1426,7 @@ def render(bench: Bench) -> str:
         w(f"| {name} | {value:.2f}x | {verdict(value, limit)} |")
     w("")
 
+    w(render_histograms(bench))
     w("## Count-stage peak memory\n")
     w(
         f"`europanel count` on cohort {bench.cohorts[0]} ({bench.grid_samples} samples): one "
@@ -1120,6 +1483,7 @@ def render(bench: Bench) -> str:
         "pass, which are bounded separately (2^18 genotypes at a time).\n"
     )
 
+    w(render_big_cohort(bench))
     w("## Where the count stage's time goes\n")
     p = bench.count_profile
     w(
@@ -1140,9 +1504,124 @@ def render(bench: Bench) -> str:
         w(f"| {sec:.3f} | `{label}` |")
     w("")
 
+    w(render_scaling(bench))
     w("## Closing note\n")
     w(closing_note(bench, targets, work, per_genotype))
     return "\n".join(out) + "\n"
+
+
+def render_merge_publish(bench) -> str:
+    m = bench.merge
+    two, one = bench.publish[2], bench.publish[1]
+    return "\n".join(
+        [
+            "### Merge and publish\n",
+            f"Merge: {m['jobs']} jobs, {m['cpu']:.2f} CPU s (snakemake's benchmark files) for "
+            f"{m['sites']:,} sites x {m['cohorts']} cohorts: "
+            f"**{m['us_per_site_cohort']:.1f} µs CPU per site x cohort** (before issue 12: "
+            "~19 µs by the old `merge_runtime` calibration, 40 µs measured on 5 cohorts with "
+            "the site annotations).\n",
+            "Publish, run again on the same merged chunks (`snakemake --forcerun publish_part "
+            "<panel VCF>`; snakemake's own start-up included in both). The old serial publish "
+            "(one job writing the whole panel) no longer exists; its equivalent is the same "
+            "jobs run one after another (`--cores 1`).\n",
+            "| publish stage | wall s | CPU s |",
+            "| --- | ---: | ---: |",
+            f"| {two.name} | {two.wall:.1f} | {two.cpu:.1f} |",
+            f"| {one.name} | {one.wall:.1f} | {one.cpu:.1f} |",
+            "",
+            f"2 cores / serial (wall): **{ratio(two.wall, one.wall)}** (target <= 0.6x: "
+            f"{verdict(two.wall / one.wall, 0.6)}).\n",
+        ]
+    )
+
+
+def render_histograms(bench) -> str:
+    off, on = bench.histograms[False], bench.histograms[True]
+    return "\n".join(
+        [
+            "### Count with the quality histograms off and on\n",
+            f"`europanel count` on the same {len(bench.bcfs)} chunk BCFs (summed, medians of "
+            f"{bench.runs} runs, interleaved), without and with `--histograms` "
+            "(`site_annotations.histograms`):\n",
+            "| count | wall s | CPU s | peak MB |",
+            "| --- | ---: | ---: | ---: |",
+            *(f"| {r.name} | {r.wall:.2f} | {r.cpu:.2f} | {r.peak_mb:.0f} |" for r in (off, on)),
+            "",
+            f"on / off (CPU): **{ratio(on.cpu, off.cpu)}** (issue 15: at most 1.3x; "
+            f"{verdict(on.cpu / off.cpu, 1.3)}).\n",
+        ]
+    )
+
+
+def render_big_cohort(bench) -> str:
+    b = bench.big
+    lines = [
+        f"## Count at {b['samples']:,} samples\n",
+        f"One simulated cohort of {b['samples']:,} samples ({b['length'] / 1e3:g} kb, "
+        f"{b['records']:,} records, GT:AD:DP:GQ) through the workflow up to its bundle "
+        f"(`snakemake --cores 1 all_bundles`), config block_size: {b['block_size']}. Peak = "
+        "snakemake's benchmark max_rss of each rule's largest job; declared = the count job's "
+        "`mem_mb` in the dry run.\n",
+        "| rule | jobs | CPU s | peak MB |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for rule, t in sorted(b["rules"].items()):
+        lines.append(f"| {rule} | {t['jobs']} | {t['cpu']:.1f} | {t['max_rss']:.0f} |")
+    count_peak = b["rules"].get("count", {}).get("max_rss")
+    declared = b["declared_mem_mb"]
+    lines.append("")
+    if count_peak is not None and declared:
+        lines.append(
+            f"count peak **{count_peak:.0f} MB** against a declared mem_mb of **{declared} MB** "
+            f"({count_peak / declared:.0%}; {'under' if count_peak < declared else 'OVER'} it).\n"
+        )
+    else:
+        lines.append("count's peak or declared mem_mb was not found in this run.\n")
+    return "\n".join(lines)
+
+
+def render_scaling(bench) -> str:
+    sc = bench.scale
+    m = SCALE_MODEL
+    lines = [
+        "## Scaling to Genome of Europe (docs/SCALING.md's model)\n",
+        f"{m['cohorts']} cohorts, {m['genomes']:,} genomes, 3.1 Gb (GRCh38 chr1-22, X, Y), "
+        f"{m['records_per_cohort'] / 1e6:g} M records per cohort VCF, "
+        f"{m['panel_records'] / 1e6:g} M panel records, {m['groups']} published groups: "
+        f"{sc['genotypes']:.2g} input genotypes. CPU per unit is this run's (rule CPU s from "
+        "snakemake's benchmark files / the run's units); each rule's unit follows from its "
+        "job count in the dry run (one job per cohort x chunk: per input genotype; per "
+        "cohort: per cohort record; merge: per site x cohort; the rest: per panel record), "
+        f"and per-site costs are scaled by the groups ({sc['group_ratio']:.1f}x this run's). "
+        "Formula: CPU-h = CPU per unit x the model's units / 3600.\n",
+        "| rule | jobs per | unit | CPU µs per unit | model CPU-h |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    for r in sc["rows"]:
+        lines.append(
+            f"| {r['rule']} | {r['kind']} | {r['unit']} | {r['us']:.4g} | {r['cpu_h']:,.0f} |"
+        )
+    lines += [
+        f"| **europanel, all rules** | | | | **{sc['cpu_h']:,.0f}** |",
+        f"| bcftools pipeline (norm, norm -d, +fill-tags -S, merge) | | input genotype | "
+        f"{sc['bcftools_us']:.4g} | {sc['bcftools_cpu_h']:,.0f} |",
+        "",
+        f"europanel / bcftools pipeline (CPU-h): **{ratio(sc['cpu_h'], sc['bcftools_cpu_h'])}** "
+        f"({verdict(sc['cpu_h'] / sc['bcftools_cpu_h'], 1.0)}).\n",
+        "Jobs by chunk_size (chunks cut per contig; job counts per rule kind from this run's "
+        "plan; at most 10,000 wanted):\n",
+        "| chunk_size | chunks | jobs | records per cohort x chunk job |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for p in sc["plans"]:
+        mark = "" if p["jobs"] <= MAX_JOBS else " (over 10,000)"
+        lines.append(
+            f"| {p['chunk_size'] / 1e6:g} Mb | {p['chunks']:,} | {p['jobs']:,}{mark} | "
+            f"{p['records_per_job']:,.0f} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
 
 
 def closing_note(bench, targets, work, per_genotype) -> str:
