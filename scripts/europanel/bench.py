@@ -59,7 +59,7 @@ PRESETS = {
     },
 }
 # One simulated cohort at Genome-of-Europe size: count's peak memory against its mem_mb.
-BIG_COHORT = {"samples": 20_000, "length": 300_000, "quick_length": 100_000}
+BIG_COHORT = {"samples": 20_000, "length": 200_000, "quick_length": 50_000}
 # docs/SCALING.md's model of Genome of Europe: what the job plan and CPU-hours are for.
 SCALE_MODEL = {
     "cohorts": 26,
@@ -308,10 +308,23 @@ class Bench:
 
     # -- end to end -------------------------------------------------------------
 
-    def snakemake_command(self) -> str:
+    def snakemake_command(
+        self,
+        data: Path | None = None,
+        cores: int = 2,
+        targets: str = "",
+        options: str = "",
+        quiet: bool = True,
+    ) -> str:
+        """The workflow on a bench dataset. Targets come first: `--quiet` and `--forcerun`
+        take lists and would swallow targets written after them."""
+        data = data or self.data
+        first = f"snakemake {targets}".rstrip()
         return (
-            f"snakemake -s {REPO / 'workflow' / 'Snakefile'} --directory {self.data} "
-            f"--configfile {self.data / 'config.yaml'} --cores 2 --notemp --quiet"
+            f"{first} -s {REPO / 'workflow' / 'Snakefile'} --directory {data} "
+            f"--configfile {data / 'config.yaml'} --cores {cores} --notemp"
+            + (f" {options}" if options else "")
+            + (" --quiet" if quiet else "")
         )
 
     def bcftools_pipeline_script(self) -> Path:
@@ -394,8 +407,9 @@ class Bench:
         """Jobs per rule of a whole run (snakemake's dry-run job stats)."""
         data = data or self.data
         dry = subprocess.run(
-            f"{self.snakemake_command().replace(str(self.data), str(data))} "
-            f"--dry-run --forceall {target}".replace("--quiet", ""),
+            self.snakemake_command(
+                data, targets=target, options="--dry-run --forceall", quiet=False
+            ),
             shell=True,
             cwd=data,
             env=self.env,
@@ -437,9 +451,8 @@ class Bench:
         self.loads["publish stage (start)"] = load()
         for _ in range(self.runs):
             for cores, result in results.items():
-                command = (
-                    self.snakemake_command().replace("--cores 2", f"--cores {cores}")
-                    + f" --forcerun publish_part {target}"
+                command = self.snakemake_command(
+                    cores=cores, targets=str(target), options="--forcerun publish_part"
                 )
                 result.runs.append(measure(command, cwd=self.data, env=self.env))
         self.loads["publish stage (end)"] = load()
@@ -659,10 +672,11 @@ class Bench:
         )
         self.log("big cohort: counting (snakemake, 1 core)")
         shutil.rmtree(data / "results", ignore_errors=True)
-        command = self.snakemake_command().replace(str(self.data), str(data))
-        command = command.replace("--cores 2", "--cores 1") + " all_bundles"
+        command = self.snakemake_command(data, cores=1, targets="all_bundles")
         dry = subprocess.run(
-            command.replace("--quiet", "") + " --dry-run --printshellcmds",
+            self.snakemake_command(
+                data, cores=1, targets="all_bundles", options="--dry-run", quiet=False
+            ),
             shell=True,
             cwd=data,
             env=self.env,
