@@ -448,6 +448,7 @@ class Bench:
                 f"publish_part (per chunk) + publish (join), --cores {cores}",
                 f"snakemake ... --cores {cores} --forcerun publish_part {target}",
             )
+        overhead = Result("snakemake start-up (the same command, --dry-run)", "")
         self.loads["publish stage (start)"] = load()
         for _ in range(self.runs):
             for cores, result in results.items():
@@ -455,8 +456,13 @@ class Bench:
                     cores=cores, targets=str(target), options="--forcerun publish_part"
                 )
                 result.runs.append(measure(command, cwd=self.data, env=self.env))
+            dry = self.snakemake_command(
+                targets=str(target), options="--forcerun publish_part --dry-run"
+            )
+            overhead.runs.append(measure(dry, cwd=self.data, env=self.env))
         self.loads["publish stage (end)"] = load()
         self.publish = results
+        self.publish_overhead = overhead
 
     # -- count stage ----------------------------------------------------------
 
@@ -1527,16 +1533,21 @@ def render(bench: Bench) -> str:
 def render_merge_publish(bench) -> str:
     m = bench.merge
     two, one = bench.publish[2], bench.publish[1]
+    start = bench.publish_overhead.wall
+    jobs_two, jobs_one = max(0.0, two.wall - start), max(0.0, one.wall - start)
     return "\n".join(
         [
             "### Merge and publish\n",
             f"Merge: {m['jobs']} jobs, {m['cpu']:.2f} CPU s (snakemake's benchmark files) for "
             f"{m['sites']:,} sites x {m['cohorts']} cohorts: "
-            f"**{m['us_per_site_cohort']:.1f} µs CPU per site x cohort** (before issue 12: "
-            "~19 µs by the old `merge_runtime` calibration, 40 µs measured on 5 cohorts with "
-            "the site annotations).\n",
+            f"**{m['us_per_site_cohort']:.1f} µs CPU per site x cohort**, each job's "
+            "interpreter start-up (~1 s) included, which dominates small chunks. For "
+            "comparison (docs/SCALING.md): `merge_chunk` alone on 5 cohorts x 42,239 sites "
+            "took 38 µs per site x cohort before issue 12 and 23 µs after.\n",
             "Publish, run again on the same merged chunks (`snakemake --forcerun publish_part "
-            "<panel VCF>`; snakemake's own start-up included in both). The old serial publish "
+            "<panel VCF>`; snakemake's own start-up, measured as the same command's `--dry-run`, "
+            "is subtracted below: an approximation of its share of a real run). The old "
+            "serial publish "
             "(one job writing the whole panel) no longer exists; its equivalent is the same "
             "jobs run one after another (`--cores 1`).\n",
             "| publish stage | wall s | CPU s |",
@@ -1544,8 +1555,11 @@ def render_merge_publish(bench) -> str:
             f"| {two.name} | {two.wall:.1f} | {two.cpu:.1f} |",
             f"| {one.name} | {one.wall:.1f} | {one.cpu:.1f} |",
             "",
-            f"2 cores / serial (wall): **{ratio(two.wall, one.wall)}** (target <= 0.6x: "
-            f"{verdict(two.wall / one.wall, 0.6)}).\n",
+            f"snakemake's own start-up (the same command with `--dry-run`): {start:.1f} s. "
+            f"Without it: {jobs_two:.1f} s on 2 cores, {jobs_one:.1f} s serially, "
+            f"**{ratio(jobs_two, jobs_one)}** (target <= 0.6x: "
+            f"{verdict(jobs_two / max(jobs_one, 1e-9), 0.6)}); with it "
+            f"{ratio(two.wall, one.wall)}.\n",
         ]
     )
 
@@ -1582,6 +1596,15 @@ def render_big_cohort(bench) -> str:
     ]
     for rule, t in sorted(b["rules"].items()):
         lines.append(f"| {rule} | {t['jobs']} | {t['cpu']:.1f} | {t['max_rss']:.0f} |")
+    if str(b["block_size"]).isdigit() and b["records"] < int(b["block_size"]):
+        lines.insert(
+            2,
+            f"The region holds fewer records ({b['records']:,}) than one block "
+            f"({b['block_size']}): the block never fills, so this shows the declared mem_mb "
+            "is not exceeded, not that a full block fits in it. A longer region fills it "
+            "(`BIG_COHORT` in europanel/bench.py; ~5 min and ~7 GB to simulate per 200 kb "
+            "at 20,000 samples).\n",
+        )
     count_peak = b["rules"].get("count", {}).get("max_rss")
     declared = b["declared_mem_mb"]
     lines.append("")
@@ -1608,7 +1631,10 @@ def render_scaling(bench) -> str:
         "job count in the dry run (one job per cohort x chunk: per input genotype; per "
         "cohort: per cohort record; merge: per site x cohort; the rest: per panel record), "
         f"and per-site costs are scaled by the groups ({sc['group_ratio']:.1f}x this run's). "
-        "Formula: CPU-h = CPU per unit x the model's units / 3600.\n",
+        "Formula: CPU-h = CPU per unit x the model's units / 3600. Rules that write no "
+        "benchmark file (bundle, verify_bundles, allsites_an, gdi_export, audit) are not "
+        "in the sum. The quick preset's jobs are mostly interpreter start-up: only the "
+        "default preset's per-unit costs mean anything at scale.\n",
         "| rule | jobs per | unit | CPU µs per unit | model CPU-h |",
         "| --- | --- | --- | ---: | ---: |",
     ]
