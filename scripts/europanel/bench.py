@@ -1543,7 +1543,7 @@ def render_merge_publish(bench) -> str:
             f"**{m['us_per_site_cohort']:.1f} µs CPU per site x cohort**, each job's "
             "interpreter start-up (~1 s) included, which dominates small chunks. For "
             "comparison (docs/SCALING.md): `merge_chunk` alone on 5 cohorts x 42,239 sites "
-            "took 38 µs per site x cohort before issue 12 and 23 µs after.\n",
+            "took 45 µs per site x cohort before issue 12 and 23 µs after.\n",
             "Publish, run again on the same merged chunks (`snakemake --forcerun publish_part "
             "<panel VCF>`; snakemake's own start-up, measured as the same command's `--dry-run`, "
             "is subtracted below: an approximation of its share of a real run). The old "
