@@ -470,9 +470,10 @@ class Bench:
         """The pipeline's normalised BCFs (kept by --notemp), whole-contig BCFs, VCF.gz copies."""
         self.bcfs = sorted((self.data / "results" / "normalised").glob("*/*.bcf"))
         if not self.bcfs:
-            raise RuntimeError(
-                "no normalised BCF found: the pipeline run must keep them (--notemp)"
-            )
+            # No separate normalise job in this version (normalise streams into count):
+            # the count-stage tools get the same chunks normalised by bcftools instead.
+            self.log("no normalised BCFs kept by the run: normalising the chunks with bcftools")
+            self.bcfs = self.bcftools_chunks()
         self.vcfs = {}
         for bcf in self.bcfs:
             vcf = self.aux / "vcf" / bcf.parent.name / f"{bcf.stem}.vcf.gz"
@@ -499,6 +500,30 @@ class Bench:
             )
             for c, w in self.whole.items()
         }
+
+    def bcftools_chunks(self) -> list[Path]:
+        """Each cohort's chunks as normalised BCFs (split, left-aligned, exact duplicates
+        removed; records by their input POS), named like the pipeline's."""
+        contig, length = self.summary["contig"], self.summary["length"]
+        size = self.preset["chunk_size"]
+        bcfs = []
+        for cohort in self.cohorts:
+            folder = self.aux / "normalised" / cohort
+            folder.mkdir(parents=True, exist_ok=True)
+            for index, start in enumerate(range(1, length + 1, size)):
+                region = f"{contig}:{start}-{min(start + size - 1, length)}"
+                out = folder / f"{contig}-{index:05d}.bcf"
+                subprocess.run(
+                    f"bcftools view -t {region} -Ou {self.data}/vcf/{cohort}.vcf.gz"
+                    f" | bcftools norm -m -any -f {self.data}/reference.fa -Ou 2>/dev/null"
+                    f" | bcftools norm -d exact -Ou -o {out} 2>/dev/null"
+                    f" && bcftools index -f {out}",
+                    shell=True,
+                    check=True,
+                    executable="/bin/bash",
+                )
+                bcfs.append(out)
+        return sorted(bcfs)
 
     def cohort_of(self, bcf: Path) -> str:
         """A chunk's BCF is in its cohort's folder; a whole-contig BCF is named after it."""
@@ -816,13 +841,21 @@ class Bench:
         measure(command, env=self.env)
         stats = pstats.Stats(str(profile))
         self.count_profile = profile_summary(stats)
+        self.normalise_steps = None
+        if "normalise" not in self.rule_totals:
+            self.log("no normalise rule in this run: its per-step table is left out")
+            return
         report = self.aux / "normalise_steps.json"
-        measure(
-            f"{self.python} -m europanel.bench normalise-steps --data {self.data} "
-            f"--cohort {bcf.parent.name} --chunk {bcf.stem} "
-            f"--chunk-size {self.preset['chunk_size']} --report {report}",
-            env=self.env,
-        )
+        try:
+            measure(
+                f"{self.python} -m europanel.bench normalise-steps --data {self.data} "
+                f"--cohort {bcf.parent.name} --chunk {bcf.stem} "
+                f"--chunk-size {self.preset['chunk_size']} --report {report}",
+                env=self.env,
+            )
+        except RuntimeError as error:  # normalise's internals changed: table left out
+            self.log(f"normalise steps not measurable, table left out: {error}")
+            return
         self.normalise_steps = json.loads(report.read_text())
 
     # -- the report -----------------------------------------------------------
@@ -1344,26 +1377,8 @@ def render(bench: Bench) -> str:
     w("")
     w(render_merge_publish(bench))
     steps = bench.normalise_steps
-    w(
-        f"One normalise job ({bench.bcfs[0].parent.name} {bench.bcfs[0].stem}), CPU seconds per "
-        f"bcftools step (in-process htslib via pysam; total {steps['total']:.2f} s):\n"
-    )
-    w("| step | CPU s |")
-    w("| --- | ---: |")
-    for name, sec in sorted(steps["steps"].items(), key=lambda kv: -kv[1]):
-        w(f"| bcftools {name} | {sec:.2f} |")
-    w("")
-    w(
-        "The `view -t` step writes the chunk's BCF, a temporary file that count reads once "
-        "(`-Ou`: BGZF-framed but not compressed; `-Ob`: zlib level 6 in pysam's htslib, which "
-        "has no libdeflate). What the level costs, on the same chunk (CPU seconds to write it "
-        "with `bcftools view -Ob<level> --write-index`, and to count it in-process):\n"
-    )
-    w("| level | write s | count s | MB |")
-    w("| --- | ---: | ---: | ---: |")
-    for level, v in steps["levels"].items():
-        w(f"| {level} | {v['write']:.2f} | {v['count']:.2f} | {v['mb']:.0f} |")
-    w("")
+    if steps is not None:
+        w(render_normalise_steps(bench))
 
     w("## Count stage, one core\n")
     w(
@@ -1434,10 +1449,11 @@ def render(bench: Bench) -> str:
         ("count <= 0.3x `+fill-tags -S` (per chunk BCF)", count_cli.wall / fill_tags.wall, 0.3),
         ("count <= 0.1x scikit-allel (per chunk BCF)", count_cli.wall / allel_.wall, 0.1),
         (
-            "end to end <= 1.0x the bcftools pipeline (aim 0.7x)",
+            "end to end <= 0.8x the bcftools pipeline (goal 0.7x)",
             ours_e2e.wall / bcftools_e2e.wall,
-            1.0,
+            0.8,
         ),
+        *issue_12_targets(bench),
     ]
     bench.targets = targets
     w("| target | measured | verdict |")
@@ -1528,6 +1544,75 @@ def render(bench: Bench) -> str:
     w("## Closing note\n")
     w(closing_note(bench, targets, work, per_genotype))
     return "\n".join(out) + "\n"
+
+
+def issue_12_targets(bench) -> list[tuple[str, float, float]]:
+    """Issue 12's other "done when" lines, as (name, measured ratio, limit)."""
+    targets = []
+    two, one = bench.publish[2], bench.publish[1]
+    start = bench.publish_overhead.wall
+    if one.wall - start > 0:
+        targets.append(
+            (
+                "publish on 2 cores <= 0.6x the same jobs serially (snakemake start-up out)",
+                max(0.0, two.wall - start) / (one.wall - start),
+                0.6,
+            )
+        )
+    targets.append(
+        (
+            "merge CPU per site x cohort <= 1/4 of the old ~19 µs (job start-up included)",
+            bench.merge["us_per_site_cohort"] / 19.0,
+            0.25,
+        )
+    )
+    peak = bench.big["rules"].get("count", {}).get("max_rss")
+    if peak and bench.big["declared_mem_mb"]:
+        targets.append(
+            (
+                f"count peak RSS at {bench.big['samples']:,} samples / its declared mem_mb",
+                peak / bench.big["declared_mem_mb"],
+                1.0,
+            )
+        )
+    scale = bench.scale
+    targets.append(
+        (
+            "Genome-of-Europe CPU-h <= the bcftools pipeline's (docs/SCALING.md model)",
+            scale["cpu_h"] / scale["bcftools_cpu_h"],
+            1.0,
+        )
+    )
+    return targets
+
+
+def render_normalise_steps(bench) -> str:
+    """Per bcftools step of one normalise job (only where normalise is its own job)."""
+    steps = bench.normalise_steps
+    out = []
+    w = out.append
+    w(
+        f"One normalise job ({bench.bcfs[0].parent.name} {bench.bcfs[0].stem}), CPU seconds per "
+        f"bcftools step (in-process htslib via pysam; total {steps['total']:.2f} s):\n"
+    )
+    w("| step | CPU s |")
+    w("| --- | ---: |")
+    for name, sec in sorted(steps["steps"].items(), key=lambda kv: -kv[1]):
+        w(f"| bcftools {name} | {sec:.2f} |")
+    w("")
+    w(
+        "The `view -t` step writes the chunk's BCF, a temporary file that count reads once "
+        "(`-Ou`: BGZF-framed but not compressed; `-Ob`: zlib level 6 in pysam's htslib, which "
+        "has no libdeflate). What the level costs, on the same chunk (CPU seconds to write it "
+        "with `bcftools view -Ob<level> --write-index`, and to count it in-process):\n"
+    )
+    w("| level | write s | count s | MB |")
+    w("| --- | ---: | ---: | ---: |")
+    for level, v in steps["levels"].items():
+        w(f"| {level} | {v['write']:.2f} | {v['count']:.2f} | {v['mb']:.0f} |")
+    w("")
+
+    return "\n".join(out)
 
 
 def render_merge_publish(bench) -> str:
@@ -1702,13 +1787,19 @@ def closing_note(bench, targets, work, per_genotype) -> str:
     )
 
     rules = sorted(bench.rule_totals.items(), key=lambda kv: -kv[1]["seconds"])
-    steps = bench.normalise_steps
+    steps = bench.normalise_steps or {
+        "steps": {"(no separate normalise job)": 0.0},
+        "total": 0.0,
+        "levels": {},
+    }
     by_cost = sorted(steps["steps"].items(), key=lambda kv: -kv[1])
     write_step = next((k for k in steps["steps"] if k.startswith("view -t")), "view -t")
     write = steps["steps"].get(write_step, 0.0)
     levels = steps["levels"]
     compressed = "-Ob" in write_step.split() or "-Oz" in write_step.split()
-    if compressed:
+    if bench.normalise_steps is None:
+        level_note = "Normalising streams into count (no chunk BCF is written)."
+    elif compressed:
         level_note = (
             f"A normalise job spends {write:.2f} of its {steps['total']:.2f} CPU s "
             f"({write / steps['total']:.0%}) writing its chunk BCF at zlib level 6, a temporary "
@@ -1731,15 +1822,19 @@ def closing_note(bench, targets, work, per_genotype) -> str:
             f"{rule} {t['seconds']:.0f} s ({t['jobs']} jobs, {t['cpu']:.0f} CPU s)"
             for rule, t in rules
         )
-        + f". Within a normalise job the costliest bcftools step is `{by_cost[0][0]}` "
-        f"({by_cost[0][1]:.2f} of {steps['total']:.2f} CPU s)"
+        + (
+            f". Within a normalise job the costliest bcftools step is `{by_cost[0][0]}` "
+            f"({by_cost[0][1]:.2f} of {steps['total']:.2f} CPU s)"
+            if bench.normalise_steps is not None
+            else ""
+        )
         + (
             ": reading the input VCF text, which the bcftools pipeline pays too. "
             if by_cost[0][0].startswith("view -r")
             else ". "
         )
         + level_note
-        + " publish runs alone at the end (one job), and each of the pipeline's jobs pays "
+        + " publish joins per-chunk pieces at the end, and each of the pipeline's jobs pays "
         "the interpreter start-up; the bcftools pipeline runs four processes per cohort at "
         "once and writes only sites."
     )
