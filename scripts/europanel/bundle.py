@@ -258,13 +258,17 @@ class Bundle:
     def cohort(self) -> str:
         return self.manifest["cohort"]
 
-    def counts(self, contig: str, start: int, end: int) -> pd.DataFrame:
-        """Count rows of one contig with start <= POS <= end."""
+    def counts(self, contig: str, start: int, end: int, columns=None) -> pd.DataFrame:
+        """Count rows of one contig with start <= POS <= end (only the row groups that hold
+        them are read). `columns`: a function choosing, from the file's column names, the
+        ones to read (None: all)."""
         entry = self.manifest["counts"].get(contig)
         if entry is None:
             return pd.DataFrame(columns=["pos", "ref", "alt", "filtered"])
+        path = self.folder / entry["file"]
+        names = None if columns is None else columns(pq.read_schema(path).names)
         return pq.read_table(
-            self.folder / entry["file"], filters=[("pos", ">=", start), ("pos", "<=", end)]
+            path, columns=names, filters=[("pos", ">=", start), ("pos", "<=", end)]
         ).to_pandas()
 
     def callable_spans(self, contig: str) -> list[tuple[int, int]] | None:

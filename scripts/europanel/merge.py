@@ -182,25 +182,35 @@ def merge_chunk(
     with_histograms = annotations is not None and annotations.histograms
     histograms = np.zeros((n, len(hist_columns)), np.int64) if with_histograms else None
 
+    key_index = pd.MultiIndex.from_frame(keys)
     for cohort in sorted(cohorts, key=lambda c: c.label):
-        table = keys.merge(variant_rows(cohort.table), on=KEY, how="left", indicator=True)
+        variants = variant_rows(cohort.table)
+        # The panel row of each of the cohort's records (keys hold every one of them):
+        # values are scattered there, instead of joining every column onto the sites.
+        rows = key_index.get_indexer(pd.MultiIndex.from_frame(variants[KEY]))
+        row_filtered = variants["filtered"].fillna(False).astype(bool).to_numpy()
+        called_rows = rows[~row_filtered]
         piece_counted = counted_pieces(cohort, ploidy_class)
-        present = (table["_merge"] == "both").to_numpy()
-        filtered = present & table["filtered"].fillna(False).astype(bool).to_numpy()
+        present = np.zeros(n, dtype=bool)
+        present[rows] = True
+        filtered = np.zeros(n, dtype=bool)
+        filtered[rows[row_filtered]] = True
         called = present & ~filtered
         before = {s: totals[("adj", s)].copy() for s in ("AC", "AN")} if annotations else None
         if histograms is not None:
             # A chunk without records in a cohort's bundle has no histogram columns: zeros.
-            values = table.reindex(columns=hist_columns).fillna(0).to_numpy(dtype=np.int64)
-            histograms[called] += values[called]
+            values = variants.reindex(columns=hist_columns).fillna(0).to_numpy(dtype=np.int64)
+            histograms[called_rows] += values[~row_filtered]
         for column in cohort.table.columns:
             if column in KEY or column in ("chrom", "filtered") or is_histogram_column(column):
                 continue
             stat, level, group = parse_count_column(column)
-            missing = table[column].isna().to_numpy()
-            unknown[called & missing & piece_counted[group], group_index[group]] = True
-            values = table[column].fillna(0).to_numpy(dtype=np.int64)
-            totals[(level, stat)][called, group_index[group]] += values[called]
+            counts = variants[column].to_numpy()[~row_filtered]
+            missing = pd.isna(counts)
+            withheld = called_rows[missing]
+            unknown[withheld[piece_counted[group][withheld]], group_index[group]] = True
+            values = np.where(missing, 0, counts).astype(np.int64)
+            totals[(level, stat)][called_rows, group_index[group]] += values
         absent = ~present
         # Where the cohort wrote reference calls (ALT `.`), their AN is the cohort's: it
         # called the site (as reference), so its samples' contribution is not a known
@@ -294,6 +304,15 @@ def group_fields(group: str, panel: PanelGroups) -> list[str]:
     if group not in panel.cohorts:  # populations, sexes, population x sex
         fields += [f"{name}_{group}" for name in FAF_CONFIDENCES]
     return fields
+
+
+def merged_columns(names: list[str], histograms: bool) -> list[str]:
+    """The columns of a bundle's count table that merge_chunk reads: the key, the FILTER
+    status, the counts, and the quality histograms only when `histograms` (every bundle
+    has them; otherwise they are ignored, and they are most of the table's columns)."""
+    return [
+        name for name in names if name != "chrom" and (histograms or not is_histogram_column(name))
+    ]
 
 
 def variant_rows(table: pd.DataFrame) -> pd.DataFrame:

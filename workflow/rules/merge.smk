@@ -30,6 +30,8 @@ rule merge:
         summary=f"{OUTDIR}/merged/{{chunk}}.summary.json",
     log:
         f"{OUTDIR}/logs/merge/{{chunk}}.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/merge/{{chunk}}.tsv"
     conda:
         "../envs/merge.yaml"
     threads: 1

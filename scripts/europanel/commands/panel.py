@@ -25,7 +25,13 @@ def cmd_verify_bundles(args) -> None:
 
 def cmd_merge(args) -> None:
     # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
-    from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+    from europanel.merge import (
+        CohortCounts,
+        PanelGroups,
+        PanelPolicy,
+        merge_chunk,
+        merged_columns,
+    )
     from europanel.sitestats import SiteAnnotationPolicy
 
     settings = load_settings(args.settings, "merge")
@@ -33,10 +39,16 @@ def cmd_merge(args) -> None:
     bundles = open_bundles(args.bundles, verified=args.verified)
     panel = PanelGroups.from_manifests([b.manifest for b in bundles])
     chunk = chunk_by_name(args.chunk, bundles[0].manifest["contigs"], settings["chunk_size"])
+    histograms = all(b.manifest.get("histograms", False) for b in bundles)
     contributions = [
         CohortCounts(
             b.cohort,
-            b.counts(chunk.contig, chunk.start, chunk.end),
+            b.counts(
+                chunk.contig,
+                chunk.start,
+                chunk.end,
+                columns=lambda names: merged_columns(names, histograms),
+            ),
             b.callable_spans(chunk.contig),
             b.manifest["reference_an"],
             b.manifest["groups"],
@@ -56,7 +68,7 @@ def cmd_merge(args) -> None:
     manifests = [b.manifest for b in bundles]
     annotations = SiteAnnotationPolicy(
         **settings["site_annotations"],
-        histograms=all(m.get("histograms", False) for m in manifests),
+        histograms=histograms,
         weights=bundle_weights(manifests),
         cell_sizes={
             (b.cohort, p): b.manifest["groups"].get(p, 0)
