@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= 2
 
-.PHONY: run test test-fast lint demo clean bench
+.PHONY: run test test-fast lint demo clean bench golden
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ demo: $(VENV)/.installed
 
 clean:
 	rm -rf results .snakemake
+
+# Rerun the demo in a temporary directory and rewrite tests/golden/demo_outputs.json (the
+# bytes test_golden_outputs.py holds the demo to). Only for an intended change of behaviour.
+golden: $(VENV)/.installed-test
+	$(BIN)/python -m tests.golden.update
 
 # Benchmark against bcftools, plink2 and scikit-allel on simulated cohorts; writes docs/BENCHMARKS.md.
 # The default is the full size (5 cohorts x 400 samples x 20 Mb, ~20 min on 2 cores);

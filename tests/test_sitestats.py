@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
+from europanel import sitestats
 from europanel.bundle import cohort_summary
 from conftest import gnomad_adj
 from europanel.core.regions import AUTOSOMAL, X_NONPAR, PloidyMap
@@ -105,11 +106,14 @@ def flatten(hist: dict[str, list[int]]) -> list[int]:
 
 
 values_with_edges = st.one_of(
-    st.integers(-1, 130), st.sampled_from([-1, 0, 4, 5, 99, 100, 101, 255])
+    st.integers(-1, 130),
+    # bin edges, the last bin's closed edge, n_larger, and the BCF reader's int16 missing
+    # and vector-end sentinels
+    st.sampled_from([-32768, -32767, -1, 0, 4, 5, 99, 100, 101, 255, 32767]),
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.integers(1, 6).flatmap(
         lambda s: st.lists(
@@ -123,17 +127,26 @@ values_with_edges = st.one_of(
             min_size=s,
             max_size=s * 4,
         ).map(lambda cells: (s, cells))
-    )
+    ),
+    st.sampled_from([np.int16, np.int32]),  # the BCF reader gives either
+    st.integers(1, 9),  # genotypes per bincount sub-pass: several passes, a partial last one
 )
-def test_block_histograms_match_naive_loop(shape):
+def test_block_histograms_match_naive_loop(shape, dtype, subpass):
     n_samples, cells = shape
     n_variants = len(cells) // n_samples
     if n_variants == 0:
         return
     cells = np.array(cells[: n_variants * n_samples]).reshape(n_variants, n_samples, 5)
     classes = np.minimum(cells[..., 0], 5).astype(np.uint8)  # no BAD_ALLELE here
-    gq, dp, ad_ref, ad_alt = (cells[..., i].astype(np.int32) for i in range(1, 5))
-    got = block_histograms(HIST_STATE[classes], gq, dp, ad_ref, ad_alt)
+    gq, dp, ad_ref, ad_alt = (cells[..., i].astype(dtype) for i in range(1, 5))
+    whole_passes = block_histograms(HIST_STATE[classes], gq, dp, ad_ref, ad_alt)
+    default = sitestats.SUBPASS_GENOTYPES
+    try:
+        sitestats.SUBPASS_GENOTYPES = subpass
+        got = block_histograms(HIST_STATE[classes], gq, dp, ad_ref, ad_alt)
+    finally:
+        sitestats.SUBPASS_GENOTYPES = default
+    assert np.array_equal(got, whole_passes)
     for v in range(n_variants):
         genotypes = [
             {
@@ -153,6 +166,53 @@ def test_block_histograms_match_naive_loop(shape):
             for s in range(n_samples)
         ]
         assert got[v].tolist() == flatten(naive_histograms(genotypes))
+
+
+def test_value_bins_of_every_int16_value_and_int32_extremes():
+    def naive(value):  # [0,5), ... [95,100]; above 100: n_larger; negative: missing
+        if value < 0:
+            return sitestats.NO_VALUE
+        return sitestats.N_LARGER if value > 100 else min(value // 5, HIST_BINS - 1)
+
+    every_int16 = np.arange(-(2**15), 2**15).astype(np.int16)
+    assert sitestats.value_bins(every_int16).tolist() == [naive(int(v)) for v in every_int16]
+    extremes = np.array([-(2**31), -(2**31) + 1, -1, 0, 100, 101, 2**15, 2**31 - 1], np.int32)
+    assert sitestats.value_bins(extremes).tolist() == [naive(int(v)) for v in extremes]
+
+
+def test_allele_balance_exactly_on_and_just_below_every_bin_edge():
+    # AD(alt)/DP = k/20 is in bin k (AB = 1 in bin 19); one read less is in bin k - 1; also
+    # at depths where float division of the ratio alone would round (k/20 * 60 and 2**31 - 1).
+    cases = []
+    for depth in (20, 60, 2**31 - 1):
+        for k in range(HIST_BINS + 1):
+            on_edge = k * depth // HIST_BINS
+            exact = on_edge * HIST_BINS == k * depth
+            cases.append((on_edge, depth, min(k, HIST_BINS - 1) if exact else None))
+            if k and exact:
+                cases.append((on_edge - 1, depth, k - 1))
+    cases = [(a, d, b) for a, d, b in cases if b is not None]
+    for a_alt, depth, expected in cases:
+        state = np.full((1, 1), sitestats.HET_CARRIER, np.uint8)
+        dp = np.array([[depth]], np.int32)
+        hist = block_histograms(state, dp, dp, np.full((1, 1), -1, np.int32), dp * 0 + a_alt)
+        ab = dict(zip(histogram_columns(), hist[0]))
+        assert ab[f"hist_ab_hist_alt_{expected:02d}"] == 1, (a_alt, depth)
+        assert sum(v for c, v in ab.items() if c.startswith("hist_ab_")) == 1
+
+
+def test_allele_balance_uses_the_sum_of_ad_where_dp_is_missing():
+    state = np.full((1, 4), sitestats.HET_CARRIER, np.uint8)
+    dp = np.array([[-1, -1, -1, 10]], np.int16)  # missing, missing, missing, present
+    ad_ref = np.array([[15, -1, 0, 90]], np.int16)  # DP stands in only where it is missing
+    ad_alt = np.array([[5, 5, 0, 5]], np.int16)
+    hist = dict(zip(histogram_columns(), block_histograms(state, dp, dp, ad_ref, ad_alt)[0]))
+    assert hist["hist_ab_hist_alt_05"] == 1  # 5 / (15 + 5)
+    assert hist["hist_ab_hist_alt_10"] == 1  # 5 / 10: DP, not 5 / 95
+    # no depth at all (AD(ref) missing too) and AD sum 0: in no bin
+    assert sum(v for c, v in hist.items() if c.startswith("hist_ab_")) == 2
+    assert hist["hist_dp_hist_all_02"] == 1 and hist["hist_dp_hist_alt_02"] == 1  # DP 10
+    assert sum(v for c, v in hist.items() if c.startswith("hist_dp_hist_all")) == 1
 
 
 def test_histogram_edges_follow_hail():
