@@ -95,8 +95,8 @@ def demo_normalised(demo_run) -> Path:
     same pass. The oracles count these with bcftools and compare with the run's counts."""
     import yaml
 
-    from europanel.normalise import input_contigs, normalise_chunk
     from europanel.core.regions import chunk_by_name, read_fai
+    from europanel.stages.normalise import input_contigs, normalise_chunk
 
     config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
     fasta = str(demo_run / config["reference"]["fasta"])
@@ -133,9 +133,9 @@ def unsuppressed_demo_panel(demo_run) -> pd.DataFrame:
     """The demo panel as it would be without disclosure control (every group of every
     record), merged from the cohorts' unsuppressed count tables (kept by --notemp): the
     twin that published values and withheld trap values are checked against."""
-    from europanel.bundle import Bundle
     from europanel.core.regions import PloidyMap, bare_name, chunk_by_name
-    from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+    from europanel.stages.bundle import Bundle
+    from europanel.stages.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
 
     results = demo_run / "results"
     bundles = [Bundle.open(str(p.parent)) for p in sorted(results.glob("bundles/*/manifest.json"))]
@@ -175,7 +175,7 @@ def schema_defaults(section: str) -> dict:
 def gnomad_adj():
     """Genotype QC at the schema's defaults: gnomAD's adj (GQ >= 20, DP >= 10 or 5 when
     haploid, het allele balance >= 0.2)."""
-    from europanel.counting import GenotypeQC
+    from europanel.core.counting import GenotypeQC
 
     return GenotypeQC(**schema_defaults("genotype_qc"))
 

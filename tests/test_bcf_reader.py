@@ -1,4 +1,4 @@
-"""The count stage's BCF reader (europanel.bcf + count.fill_block) against cyvcf2.
+"""The count stage's BCF reader (europanel.io.bcf + count.fill_block) against cyvcf2.
 
 cyvcf2 (htslib) reads the same records one by one and `fill_format` (here)
 puts them into a block: both blocks must agree value for value (a missing
@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from pysam import bcftools
 
-from europanel.bcf import BcfReader, header_dictionaries, read_header
-from europanel.count import fill_block
-from europanel.counting import HAPLOID_END, INT32_MISSING, INT32_VECTOR_END, Block
+from europanel.core.counting import HAPLOID_END, INT32_MISSING, INT32_VECTOR_END, Block
+from europanel.io.bcf import BcfReader, header_dictionaries, read_header
+from europanel.stages.count import fill_block
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS = ("alleles", "dp", "gq", "ad_ref", "ad_alt")
@@ -166,8 +166,8 @@ def test_reader_equals_cyvcf2_on_the_demo(tmp_path):
     workflow keeps no normalised BCF, it counts in the same pass)."""
     import pandas as pd
 
-    from europanel.normalise import input_contigs, normalise_chunk
     from europanel.core.regions import Chunk, read_fai
+    from europanel.stages.normalise import input_contigs, normalise_chunk
 
     fasta = str(REPO / "resources/demo/reference.fa")
     lengths = read_fai(fasta)
@@ -185,7 +185,7 @@ def test_reader_equals_cyvcf2_on_the_demo(tmp_path):
 
 
 def test_truncated_bcf_is_an_error(edge_bcf, tmp_path):
-    from europanel.bcf import BcfFormatError
+    from europanel.io.bcf import BcfFormatError
 
     data = open(edge_bcf, "rb").read()
     cut = tmp_path / "cut.bcf"
@@ -199,10 +199,10 @@ def test_count_bcf_equals_counting_cyvcf2_blocks(edge_bcf, tmp_path):
     on cyvcf2 rows."""
     import pandas as pd
 
-    from europanel.count import count_bcf
-    from europanel.counting import QC_LEVELS, STATS, GenotypeQC, count_block, expected_ploidy
+    from europanel.core.counting import QC_LEVELS, STATS, GenotypeQC, count_block, expected_ploidy
     from europanel.core.regions import PloidyMap, builtin_par_bed
     from europanel.io.sheets import cohort_groups, group_membership
+    from europanel.stages.count import count_bcf
 
     split = tmp_path / "split.bcf"
     bcftools.norm(

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from europanel.bundle import BUNDLE_FORMAT, sha256
 from europanel.cli import main
 from europanel.commands.common import open_bundles
 from europanel.io.sheets import InputError
+from europanel.stages.bundle import BUNDLE_FORMAT, sha256
 
 
 def make_bundle(folder, cohort: str) -> str:
@@ -57,7 +57,7 @@ def test_a_merge_job_reads_only_the_row_groups_of_its_chunk(tmp_path):
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from europanel.bundle import COUNTS_ROW_GROUP, Bundle
+    from europanel.stages.bundle import COUNTS_ROW_GROUP, Bundle
 
     n = 3 * COUNTS_ROW_GROUP
     table = pd.DataFrame({"pos": range(1, n + 1), "ref": "A", "alt": "C", "filtered": False})

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 import naive_counter as naive
 from conftest import gnomad_adj
-from europanel.core.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR
-from europanel.counting import (
+from europanel.core.counting import (
     HAPLOID_END,
     INT32_MISSING,
     MISSING,
@@ -28,6 +27,7 @@ from europanel.counting import (
     count_block,
     expected_ploidy,
 )
+from europanel.core.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR, Y_PAR
 from europanel.io.sheets import cohort_groups, group_membership
 
 GNOMAD_ADJ = gnomad_adj()  # the schema's genotype-QC defaults

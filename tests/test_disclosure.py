@@ -375,8 +375,8 @@ def test_published_counts_equal_the_unsuppressed_ones(demo_run, unsuppressed_dem
 
 
 def test_release_digests_are_salted_and_follow_the_sample_set():
-    from europanel.bundle import release_digests
     from europanel.core.disclosure import combined_digest
+    from europanel.stages.bundle import release_digests
 
     sheet = pd.DataFrame(
         {
@@ -399,8 +399,8 @@ def test_release_digests_are_salted_and_follow_the_sample_set():
 
 
 def test_a_bundle_of_the_old_format_is_refused_with_the_fix(tmp_path):
-    from europanel.bundle import Bundle
     from europanel.io.sheets import InputError
+    from europanel.stages.bundle import Bundle
 
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "europanel-bundle/1"}))
     with pytest.raises(InputError, match="rebuild the bundle with this europanel version"):
@@ -412,9 +412,9 @@ def test_a_bundle_carries_no_row_where_its_whole_cohort_is_under_the_threshold(t
     one of the 3 carries the allele. The bundle has no chrY row there and contributes no
     reference AN on chrY (PAR too: XX samples are not counted there), as if the cohort
     could not call it; chr1 and chrX keep theirs."""
-    from europanel.bundle import write_bundle
-    from europanel.counting import SITE_COLUMNS, count_columns
+    from europanel.core.counting import SITE_COLUMNS, count_columns
     from europanel.io.sheets import cohort_groups
+    from europanel.stages.bundle import write_bundle
 
     samples = pd.DataFrame(
         {

@@ -586,7 +586,7 @@ def test_needs_follow_calls_not_files():
     for subcommand in ("cohort-sheet", "count-chunk", "count", "bundle", "merge", "publish"):
         needs = set(subcommand_needs(subcommand)[0])
         assert not needs & {"msprime", "psutil", "scikit-allel", "matplotlib"}, subcommand
-    assert subcommand_needs("count-chunk")[0]["isal"].where == "europanel.bcf"
+    assert subcommand_needs("count-chunk")[0]["isal"].where == "europanel.io.bcf"
 
 
 def test_walk_on_a_hand_made_package(tmp_path):

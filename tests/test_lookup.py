@@ -15,9 +15,9 @@ import pysam
 import pytest
 
 from conftest import DEMO_PANEL, REPO
-from europanel.bundle import Bundle
 from europanel.cli import main
 from europanel.stages.allsites import write_allsites
+from europanel.stages.bundle import Bundle
 from europanel.stages.lookup import iter_answers, write_answers
 
 FASTA = str(REPO / "resources/demo/reference.fa")

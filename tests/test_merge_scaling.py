@@ -9,6 +9,22 @@ import pandas as pd
 import pytest
 from scipy.special import gammaln
 
+from conftest import gnomad_adj
+from europanel.core.regions import PloidyMap
+from europanel.core.sitestats import (
+    SiteAnnotationPolicy,
+    histogram_columns,
+    is_histogram_column,
+    log_factorials,
+)
+from europanel.stages.bundle import Bundle, cohort_summary
+from europanel.stages.merge import (
+    CohortCounts,
+    PanelGroups,
+    PanelPolicy,
+    merge_chunk,
+    merged_columns,
+)
 from europanel_dev.bench import (
     GRCH38_LENGTHS,
     chunks_of,
@@ -16,16 +32,6 @@ from europanel_dev.bench import (
     parse_job_stats,
     rule_kinds,
     scale_jobs,
-)
-from europanel.bundle import Bundle, cohort_summary
-from conftest import gnomad_adj
-from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk, merged_columns
-from europanel.core.regions import PloidyMap
-from europanel.sitestats import (
-    SiteAnnotationPolicy,
-    histogram_columns,
-    is_histogram_column,
-    log_factorials,
 )
 from test_sitestats import cohort_table, random_block
 

@@ -25,12 +25,12 @@ import pysam
 import pytest
 
 from conftest import make_workdir, run_snakemake
-from europanel.bundle import cohort_summary
 from europanel.core.regions import Y_PAR, Chunk, PloidyMap, counted_ploidy, read_fai
-from europanel.count import GenotypeQC, count_bcf
 from europanel.io.sheets import InputError
-from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, group_fields, merge_chunk
-from europanel.normalise import input_contigs, normalise_chunk
+from europanel.stages.bundle import cohort_summary
+from europanel.stages.count import GenotypeQC, count_bcf
+from europanel.stages.merge import CohortCounts, PanelGroups, PanelPolicy, group_fields, merge_chunk
+from europanel.stages.normalise import input_contigs, normalise_chunk
 from europanel.stages.vcf_checks import VcfHeader, contig_problems, input_problems
 from test_bcftools_oracle import fill_tags_counts, sample_groups
 
@@ -376,8 +376,8 @@ def test_panel_without_records_is_published_and_reported(reference, tmp_path):
 def test_sites_figure_of_cohorts_without_any_record(tmp_path):
     """A cohort with no record at all (every count 0): the log-scaled fate panel shows
     an empty state instead of failing (matplotlib cannot log-scale only zeros)."""
-    from europanel.report.data import VARIANT_TYPES
-    from europanel.report.figures import plot_sites
+    from europanel.stages.report.data import VARIANT_TYPES
+    from europanel.stages.report.figures import plot_sites
 
     columns = [
         *VARIANT_TYPES,

@@ -12,8 +12,8 @@ from snakemake.utils import validate
 
 from conftest import REPO, demo_config
 from europanel.cli import main
-from europanel.count import GenotypeQC
-from europanel.merge import PanelPolicy
+from europanel.core.sitestats import SiteAnnotationPolicy
+from europanel.io.sheets import InputError
 from europanel.settings import (
     DERIVED_KEYS,
     STAGE_KEYS,
@@ -23,8 +23,8 @@ from europanel.settings import (
     settings_json,
     stage_settings,
 )
-from europanel.io.sheets import InputError
-from europanel.sitestats import SiteAnnotationPolicy
+from europanel.stages.count import GenotypeQC
+from europanel.stages.merge import PanelPolicy
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())

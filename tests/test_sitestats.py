@@ -1,4 +1,4 @@
-"""Site annotations (europanel.sitestats) against naive twins written from their definitions:
+"""Site annotations (europanel.core.sitestats) against naive twins written from their definitions:
 quality histograms (per-genotype loop), inbreeding coefficient, exact HWE (exact fractions),
 the cross-country heterogeneity test (enumeration of every table), the weighted AF; the
 merge of two cohorts' histograms against counting both together; a drift simulation with
@@ -17,11 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
-from europanel import sitestats
-from europanel.bundle import cohort_summary
 from conftest import gnomad_adj
-from europanel.core.regions import AUTOSOMAL, X_NONPAR, PloidyMap
-from europanel.counting import (
+from europanel.core import sitestats
+from europanel.core.counting import (
     HEMI_ALT,
     HEMI_REF,
     HET,
@@ -33,9 +31,8 @@ from europanel.counting import (
     count_columns,
     expected_ploidy,
 )
-from europanel.io.sheets import cohort_groups, group_membership
-from europanel.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
-from europanel.sitestats import (
+from europanel.core.regions import AUTOSOMAL, X_NONPAR, PloidyMap
+from europanel.core.sitestats import (
     HIST_BINS,
     SiteAnnotationPolicy,
     block_histograms,
@@ -48,6 +45,9 @@ from europanel.sitestats import (
     inbreeding_coefficient,
     weighted_allele_frequency,
 )
+from europanel.io.sheets import cohort_groups, group_membership
+from europanel.stages.bundle import cohort_summary
+from europanel.stages.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
 
 GNOMAD_ADJ = gnomad_adj()  # the schema's genotype-QC defaults
 
@@ -621,7 +621,7 @@ def test_demo_panel_carries_site_annotations(demo_run, demo_vcf):
 def test_per_record_withheld_groups_get_no_annotation():
     """With a per-record disclosure mask, F/HWE of a population and a cohort's share of
     AF_weighted are left out where that group is withheld."""
-    from europanel.sitestats import site_annotation_columns
+    from europanel.core.sitestats import site_annotation_columns
 
     n = 4
     counts = {"AC": np.array([10, 10, 10, 10]), "AN": np.full(n, 100), "nhomalt": np.ones(n)}
@@ -651,8 +651,8 @@ def test_per_record_withheld_groups_get_no_annotation():
 
 
 def test_cohort_weight_must_be_a_positive_number_given_once_per_cohort(tmp_path):
+    from europanel.core.sitestats import cohort_weights
     from europanel.io.sheets import InputError, load_cohort_sheet
-    from europanel.sitestats import cohort_weights
 
     sheet = tmp_path / "cohorts.tsv"
     sheet.write_text(

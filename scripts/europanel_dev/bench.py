@@ -809,7 +809,8 @@ class Bench:
         self.grid_samples = self.preset["samples"]
         # Baseline: the interpreter with the count stage's modules loaded, counting nothing.
         self.baseline_mb = self.exact_peak(
-            f"{self.python} -c 'import europanel.cli, europanel.count, pyarrow.parquet, isal'"
+            f"{self.python} -c "
+            "'import europanel.cli, europanel.stages.count, pyarrow.parquet, isal'"
         ).peak_mb
 
     def exact_peak(self, command: str) -> Measure:
@@ -1074,9 +1075,9 @@ def count_many(bcfs: list[str], samples_tsv: str, block_size: int, report: str) 
     """Count several BCFs in one process; report the seconds spent counting (no start-up)."""
     import pandas as pd
 
+    from europanel.core.counting import GenotypeQC
     from europanel.core.regions import PloidyMap, builtin_par_bed
-    from europanel.count import count_bcf_to_parquet
-    from europanel.counting import GenotypeQC
+    from europanel.stages.count import count_bcf_to_parquet
 
     samples = pd.read_csv(samples_tsv, sep="\t", dtype=str)
     ploidy = PloidyMap.from_bed(builtin_par_bed("GRCh38"))
@@ -1105,8 +1106,8 @@ def normalise_steps(data: str, cohort: str, chunk_name: str, chunk_size: int, re
 
     import pandas as pd
 
-    from europanel import normalise
     from europanel.core.regions import chunk_by_name, read_fai
+    from europanel.stages import normalise
 
     data_path = Path(data)
     fasta = str(data_path / "reference.fa")
@@ -1146,9 +1147,9 @@ def normalise_steps(data: str, cohort: str, chunk_name: str, chunk_size: int, re
         # What the chunk BCF's compression level costs: writing it, and counting it.
         from pysam import bcftools
 
+        from europanel.core.counting import GenotypeQC
         from europanel.core.regions import PloidyMap, builtin_par_bed
-        from europanel.count import count_bcf_to_parquet
-        from europanel.counting import GenotypeQC
+        from europanel.stages.count import count_bcf_to_parquet
 
         rows = samples[samples["cohort"] == cohort].reset_index(drop=True)
         ploidy = PloidyMap.from_bed(builtin_par_bed("GRCh38"))
@@ -1690,7 +1691,7 @@ def render_big_cohort(bench) -> str:
             f"The region holds fewer records ({b['records']:,}) than one block "
             f"({b['block_size']}): the block never fills, so this shows the declared mem_mb "
             "is not exceeded, not that a full block fits in it. A longer region fills it "
-            "(`BIG_COHORT` in europanel/bench.py; ~5 min and ~7 GB to simulate per 200 kb "
+            "(`BIG_COHORT` in europanel_dev/bench.py; ~5 min and ~7 GB to simulate per 200 kb "
             "at 20,000 samples).\n",
         )
     count_peak = b["rules"].get("count", {}).get("max_rss")

@@ -35,8 +35,8 @@ from europanel.io.sheets import (
     load_sample_sheet,
     read_sheet,
 )
-from europanel.merge import PanelGroups
-from europanel.sitestats import cohort_weights
+from europanel.stages.merge import PanelGroups
+from europanel.core.sitestats import cohort_weights
 from europanel.stages.validate import config_schema_problems, problems_message
 from europanel.stages.validate import sheet_schema_problem, validate_inputs
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -32,10 +31,10 @@ def cmd_cohort_sheet(args) -> None:
 
 def cmd_count_chunk(args) -> None:
     """Normalise and count one cohort's records of one chunk in one process."""
+    from europanel.core.counting import GenotypeQC
     from europanel.resources import block_size_for_memory
-    from europanel.count_chunk import normalise_and_count
-    from europanel.counting import GenotypeQC
-    from europanel.normalise import input_contigs
+    from europanel.stages.count_chunk import normalise_and_count
+    from europanel.stages.normalise import input_contigs
 
     settings = load_settings(args.settings, "count")
     lengths = read_fai(args.fasta)
@@ -72,8 +71,8 @@ def cmd_count_chunk(args) -> None:
 
 def cmd_count(args) -> None:
     """Count an already normalised BCF (what the benchmark times against htslib)."""
-    from europanel.count import count_bcf_to_parquet
-    from europanel.counting import GenotypeQC
+    from europanel.core.counting import GenotypeQC
+    from europanel.stages.count import count_bcf_to_parquet
 
     settings = load_settings(args.settings, "count")
     # Streamed: one Parquet row group per block, so memory does not grow with the chunk.
@@ -91,8 +90,8 @@ def cmd_count(args) -> None:
 
 
 def cmd_bundle(args) -> None:
-    from europanel.bundle import write_bundle
-    from europanel.counting import GenotypeQC
+    from europanel.core.counting import GenotypeQC
+    from europanel.stages.bundle import write_bundle
 
     given = load_settings(args.settings, "bundle")
     reference, privacy = given["reference"], given["privacy"]

@@ -23,7 +23,7 @@ def open_bundles(folders: list[str], verified: str | None = None, checksums: boo
     """The bundles, refused when they cannot be summed. Counts files are hashed unless
     `verified` (the `verify-bundles` record of this run) vouches for them, or
     `checksums` is False (parse time: the verify_bundles rule does it once per run)."""
-    from europanel.bundle import Bundle, check_compatible, check_verified
+    from europanel.stages.bundle import Bundle, check_compatible, check_verified
 
     bundles = [Bundle.open(folder) for folder in folders]
     check_compatible(bundles, checksums=checksums and verified is None)

@@ -14,7 +14,7 @@ from europanel.settings import bundle_min_group_size, load_settings
 
 
 def cmd_verify_bundles(args) -> None:
-    from europanel.bundle import manifest_digests
+    from europanel.stages.bundle import manifest_digests
 
     bundles = open_bundles(args.bundles)
     partial = f"{args.output}.partial"
@@ -25,14 +25,14 @@ def cmd_verify_bundles(args) -> None:
 
 def cmd_merge(args) -> None:
     # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
-    from europanel.merge import (
+    from europanel.core.sitestats import SiteAnnotationPolicy
+    from europanel.stages.merge import (
         CohortCounts,
         PanelGroups,
         PanelPolicy,
         merge_chunk,
         merged_columns,
     )
-    from europanel.sitestats import SiteAnnotationPolicy
 
     settings = load_settings(args.settings, "merge")
     privacy = settings["privacy"]
@@ -148,8 +148,8 @@ def release_lines(release: dict) -> list[tuple[str, str]]:
 
 def cmd_publish(args) -> None:
     from europanel.core.disclosure import release_problems
-    from europanel.merge import PanelGroups
     from europanel.stages.audit import read_release
+    from europanel.stages.merge import PanelGroups
     from europanel.stages.publish import join_panel
 
     privacy = load_settings(args.settings, "publish")["privacy"]
@@ -200,8 +200,8 @@ def cmd_publish(args) -> None:
 
 
 def cmd_audit(args) -> None:
-    from europanel.bundle import Bundle
     from europanel.stages.audit import audit
+    from europanel.stages.bundle import Bundle
 
     privacy = load_settings(args.settings, "audit")["privacy"]
     manifests = {folder: Bundle.open(folder).manifest for folder in args.bundles}

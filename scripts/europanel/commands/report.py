@@ -7,9 +7,9 @@ import sys
 from europanel.commands.common import add_settings_option
 
 
-# QC report (europanel.report; matplotlib is imported only by this subcommand).
+# QC report (europanel.stages.report; matplotlib is imported only by this subcommand).
 def cmd_qc_figures(args) -> None:
-    from europanel.report import steps
+    from europanel.stages.report import steps
 
     print(f"qc-figures {args.what}: {steps.run(args)}", file=sys.stderr)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from europanel import __version__
-from europanel.sitestats import INBREEDING_FILTER_LINE, info_definition
+from europanel.core.sitestats import INBREEDING_FILTER_LINE, info_definition
 
 SITE_FIELDS = ["CHROM", "POS", "REF", "ALT", "FILTER"]
 SEX_NAMES = {"XX": "XX (karyotypically female) samples", "XY": "XY (karyotypically male) samples"}
@@ -87,7 +87,7 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
         if column in fixed:
             definitions[column] = fixed[column]
             continue
-        if (annotation := info_definition(column)) is not None:  # europanel.sitestats
+        if (annotation := info_definition(column)) is not None:  # europanel.core.sitestats
             definitions[column] = annotation
             continue
         prefix, _, rest = column.partition("_")

@@ -289,7 +289,7 @@ def load_sample_sheet(path: str, cohort_labels: list[str]) -> SampleSheet:
 
 
 def cohort_sheet_problems(sheet: Sheet) -> list[str]:
-    from europanel.sitestats import weight_problems
+    from europanel.core.sitestats import weight_problems
 
     """Every problem of the cohorts sheet, each with its file and line and the fix."""
     problems = missing_columns_problem(

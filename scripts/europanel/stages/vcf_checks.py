@@ -21,8 +21,8 @@ from pathlib import Path
 import pysam
 
 from europanel.core.regions import harmonised_name
-from europanel.count import GenotypeQC
 from europanel.io.sheets import Sheet
+from europanel.stages.count import GenotypeQC
 
 # The empty BGZF block every complete bgzipped file ends with (SAM/BAM spec, §4.1.2).
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from europanel.bundle import Bundle
-from europanel.report.data import VARIANT_TYPES, Publication
+from europanel.stages.bundle import Bundle
+from europanel.stages.report.data import VARIANT_TYPES, Publication
 
 BATCH_ROWS = 200_000  # panel records per streamed batch
 

@@ -1,7 +1,7 @@
 """Count one cohort's normalised records of one chunk, block by block (DESIGN §2.3).
 
-The driver around the numpy kernel (`europanel.counting`): reads a BCF in
-blocks with `europanel.bcf`, fills a `Block`, checks what counting cannot
+The driver around the numpy kernel (`europanel.core.counting`): reads a BCF in
+blocks with `europanel.io.bcf`, fills a `Block`, checks what counting cannot
 take (allele indices, ploidy above 2), counts, and streams one Parquet row
 group per block, so memory is bounded by the block size.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from europanel.counting import (
+from europanel.core.counting import (
     FORMAT_FIELDS,
     HAPLOID_END,
     MISSING,
@@ -32,8 +32,8 @@ from europanel.counting import (
     parse_count_column,  # noqa: F401 (as SITE_COLUMNS)
 )
 from europanel.core.regions import PloidyMap
+from europanel.core.sitestats import histogram_columns
 from europanel.io.sheets import InputError, cohort_groups, group_membership
-from europanel.sitestats import histogram_columns
 
 
 @dataclass
@@ -68,7 +68,7 @@ def record_total(bcf: str) -> int:
 
 def fill_block(block: Block, records) -> None:
     """Set every value of the first `len(records)` rows of `block` from a
-    `europanel.bcf.RecordBlock`.
+    `europanel.io.bcf.RecordBlock`.
 
     GT becomes the block's allele codes; DP, GQ and AD are widened to int32
     from how the BCF stores them (int8/int16/int32), their missing and
@@ -168,7 +168,7 @@ def count_bcf_blocks(
     zero counts). `stats` is updated as blocks are read. Memory is bounded by
     the block size.
     """
-    from europanel.bcf import BcfReader
+    from europanel.io.bcf import BcfReader
 
     stats = stats if stats is not None else CountStats()
     total_blocks = -(-record_total(bcf) // block_size)
@@ -394,7 +394,7 @@ def count_bcf(
 
 def _bcf_groups(bcf: str, samples: pd.DataFrame) -> list[str]:
     """The groups of the BCF's samples (for an empty count table)."""
-    from europanel.bcf import BcfReader
+    from europanel.io.bcf import BcfReader
 
     order = pd.Index(samples["sample"]).get_indexer(BcfReader(bcf).samples)
     return cohort_groups(samples.iloc[order[order >= 0]].reset_index(drop=True))

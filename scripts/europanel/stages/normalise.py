@@ -96,7 +96,7 @@ def normalise_chunk(
 ) -> dict[str, int]:
     """Write the cohort's normalised, deduplicated, biallelic records of `chunk` as an
     indexed BCF (tests and benchmarks; the workflow counts in the same pass,
-    `europanel.count_chunk`). Returns what happened to the records (for the QC report)."""
+    `europanel.stages.count_chunk`). Returns what happened to the records (for the QC report)."""
     with tempfile.TemporaryDirectory(dir=Path(out_bcf).parent) as tmp:
         finished = Path(tmp) / "chunk.bcf"
         stats = normalise_to_bcf(

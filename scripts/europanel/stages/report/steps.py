@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from europanel.bundle import Bundle
-from europanel.report.data import (
+from europanel.io.sheets import InputError
+from europanel.settings import load_settings
+from europanel.stages.bundle import Bundle
+from europanel.stages.report.data import (
     StatsFiles,
     cohort_summary,
     cohort_tables,
@@ -22,7 +24,7 @@ from europanel.report.data import (
     site_fates,
     write_table,
 )
-from europanel.report.figures import (
+from europanel.stages.report.figures import (
     plot_af_distribution,
     plot_cohort_qc,
     plot_concordance,
@@ -31,16 +33,14 @@ from europanel.report.figures import (
     plot_sfs,
     plot_sites,
 )
-from europanel.report.page import bundle_withheld_text, summary_html
-from europanel.report.panel import (
+from europanel.stages.report.page import bundle_withheld_text, summary_html
+from europanel.stages.report.panel import (
     country_het_pairs,
     merge_totals,
     panel_chromosomes,
     panel_spectra,
     tested_pairs,
 )
-from europanel.settings import load_settings
-from europanel.io.sheets import InputError
 
 
 def write_samples(bundles: list[Bundle], min_group_size: int, figure: str) -> str:

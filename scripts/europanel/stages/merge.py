@@ -25,15 +25,15 @@ from europanel.core.disclosure import (
 )
 from europanel.core.frequencies import allele_frequency, filtering_allele_frequency, grpmax
 from europanel.core.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
-from europanel.count import QC_LEVELS, STATS, parse_count_column
-from europanel.io.sheets import SEXES, InputError
-from europanel.sitestats import (
+from europanel.core.sitestats import (
     SiteAnnotationPolicy,
     annotation_filter,
     histogram_columns,
     is_histogram_column,
     site_annotation_columns,
 )
+from europanel.io.sheets import SEXES, InputError
+from europanel.stages.count import QC_LEVELS, STATS, parse_count_column
 
 KEY = ["pos", "ref", "alt"]
 FAF_CONFIDENCES = {"faf95": 0.95, "faf99": 0.99}
@@ -155,7 +155,7 @@ def merge_chunk(
     annotations: SiteAnnotationPolicy | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Panel records of one chunk (published columns) and a summary for the report.
-    `annotations`: add the site annotations of `europanel.sitestats` (None: none)."""
+    `annotations`: add the site annotations of `europanel.core.sitestats` (None: none)."""
     keys = (
         pd.concat([variant_rows(c.table)[KEY] for c in cohorts], ignore_index=True)
         .drop_duplicates()

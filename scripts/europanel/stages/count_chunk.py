@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from europanel.count import CountStats, count_bcf_to_parquet
-from europanel.counting import GenotypeQC
-from europanel.normalise import InputContigs, normalise_to_bcf
+from europanel.core.counting import GenotypeQC
 from europanel.core.regions import Chunk, PloidyMap
+from europanel.stages.count import CountStats, count_bcf_to_parquet
+from europanel.stages.normalise import InputContigs, normalise_to_bcf
 
 
 def normalise_and_count(

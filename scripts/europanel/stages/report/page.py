@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from europanel.bundle import Bundle
-from europanel.report.data import VARIANT_TYPES, Publication, withheld_groups_text
+from europanel.stages.bundle import Bundle
+from europanel.stages.report.data import VARIANT_TYPES, Publication, withheld_groups_text
 
 
 def html_table(table: pd.DataFrame, index=True) -> str:

@@ -1,7 +1,7 @@
 """The numpy counting core: genotype blocks to per-group AC, AN, nhomalt, nhemi (DESIGN §2.3, §4).
 
 The input is a block of biallelic records (after `bcftools norm -m -any`) as
-dense arrays, variants x samples, filled by `europanel.bcf` straight from the
+dense arrays, variants x samples, filled by `europanel.io.bcf` straight from the
 BCF's bytes (no Python call per record or per field). Counting a block takes a
 few vectorised passes and no Python loop over samples, groups or records:
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from europanel.core.regions import PLOIDY_CLASSES, counted_ploidy
-from europanel.sitestats import block_histograms, histogram_columns
+from europanel.core.sitestats import block_histograms, histogram_columns
 
 MISSING = -1
 HAPLOID_END = -2

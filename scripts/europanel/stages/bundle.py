@@ -34,8 +34,8 @@ from europanel.core.regions import (
     bare_name,
     read_bed,
 )
-from europanel.count import QC_LEVELS, STATS, expected_ploidy
 from europanel.io.sheets import InputError, cohort_groups, group_membership
+from europanel.stages.count import QC_LEVELS, STATS, expected_ploidy
 
 BUNDLE_FORMAT = "europanel-bundle/2"  # /2: small groups withheld (europanel.disclosure)
 COUNTS_ROW_GROUP = 20_000  # records per row group of a bundle's counts file

@@ -1,5 +1,5 @@
 """QC report figures: matplotlib's object API (a Figure renders PNG with Agg, no pyplot
-state), drawn from the tables of `europanel.report.data` and `europanel.report.panel`.
+state), drawn from the tables of `europanel.stages.report.data` and `europanel.stages.report.panel`.
 The concordance plots are drawn from a fixed grid of counts, so memory does not grow with
 the number of sites."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from europanel.report.data import (
+from europanel.stages.report.data import (
     AF_GRID,
     SEX_REST,
     VARIANT_TYPES,
@@ -21,7 +21,7 @@ from europanel.report.data import (
     PairConcordance,
     Publication,
 )
-from europanel.report.panel import PanelSpectra
+from europanel.stages.report.panel import PanelSpectra
 
 DPI = 110
 COLOURS = matplotlib.colormaps["tab10"].colors
