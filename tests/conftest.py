@@ -133,9 +133,10 @@ def unsuppressed_demo_panel(demo_run) -> pd.DataFrame:
     """The demo panel as it would be without disclosure control (every group of every
     record), merged from the cohorts' unsuppressed count tables (kept by --notemp): the
     twin that published values and withheld trap values are checked against."""
+    from europanel.core.panel_groups import PanelGroups
     from europanel.core.regions import PloidyMap, bare_name, chunk_by_name
     from europanel.stages.bundle import Bundle
-    from europanel.stages.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+    from europanel.stages.merge import CohortCounts, PanelPolicy, merge_chunk
 
     results = demo_run / "results"
     bundles = [Bundle.open(str(p.parent)) for p in sorted(results.glob("bundles/*/manifest.json"))]

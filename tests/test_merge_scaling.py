@@ -10,21 +10,12 @@ import pytest
 from scipy.special import gammaln
 
 from conftest import gnomad_adj
+from europanel.core.histograms import histogram_columns, is_histogram_column
+from europanel.core.panel_groups import PanelGroups
 from europanel.core.regions import PloidyMap
-from europanel.core.sitestats import (
-    SiteAnnotationPolicy,
-    histogram_columns,
-    is_histogram_column,
-    log_factorials,
-)
+from europanel.core.sitestats import SiteAnnotationPolicy, log_factorials
 from europanel.stages.bundle import Bundle, cohort_summary
-from europanel.stages.merge import (
-    CohortCounts,
-    PanelGroups,
-    PanelPolicy,
-    merge_chunk,
-    merged_columns,
-)
+from europanel.stages.merge import CohortCounts, PanelPolicy, merge_chunk, merged_columns
 from europanel_dev.bench import (
     GRCH38_LENGTHS,
     chunks_of,

@@ -25,11 +25,12 @@ import pysam
 import pytest
 
 from conftest import make_workdir, run_snakemake
+from europanel.core.panel_groups import PanelGroups
 from europanel.core.regions import Y_PAR, Chunk, PloidyMap, counted_ploidy, read_fai
 from europanel.io.sheets import InputError
 from europanel.stages.bundle import cohort_summary
 from europanel.stages.count import GenotypeQC, count_bcf
-from europanel.stages.merge import CohortCounts, PanelGroups, PanelPolicy, group_fields, merge_chunk
+from europanel.stages.merge import CohortCounts, PanelPolicy, group_fields, merge_chunk
 from europanel.stages.normalise import input_contigs, normalise_chunk
 from europanel.stages.vcf_checks import VcfHeader, contig_problems, input_problems
 from test_bcftools_oracle import fill_tags_counts, sample_groups

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
 from conftest import gnomad_adj
-from europanel.core import sitestats
+from europanel.core import histograms
 from europanel.core.counting import (
     HEMI_ALT,
     HEMI_REF,
@@ -31,23 +31,22 @@ from europanel.core.counting import (
     count_columns,
     expected_ploidy,
 )
+from europanel.core.histograms import HIST_BINS, block_histograms, histogram_columns
+from europanel.core.panel_groups import PanelGroups
 from europanel.core.regions import AUTOSOMAL, X_NONPAR, PloidyMap
 from europanel.core.sitestats import (
-    HIST_BINS,
     SiteAnnotationPolicy,
-    block_histograms,
     combine_min_bonferroni,
     diploid_genotype_counts,
     exact_table_p,
     hardy_weinberg_p,
     heterogeneity_p,
-    histogram_columns,
     inbreeding_coefficient,
     weighted_allele_frequency,
 )
 from europanel.io.sheets import cohort_groups, group_membership
 from europanel.stages.bundle import cohort_summary
-from europanel.stages.merge import CohortCounts, PanelGroups, PanelPolicy, merge_chunk
+from europanel.stages.merge import CohortCounts, PanelPolicy, merge_chunk
 
 GNOMAD_ADJ = gnomad_adj()  # the schema's genotype-QC defaults
 
@@ -140,12 +139,12 @@ def test_block_histograms_match_naive_loop(shape, dtype, subpass):
     classes = np.minimum(cells[..., 0], 5).astype(np.uint8)  # no BAD_ALLELE here
     gq, dp, ad_ref, ad_alt = (cells[..., i].astype(dtype) for i in range(1, 5))
     whole_passes = block_histograms(HIST_STATE[classes], gq, dp, ad_ref, ad_alt)
-    default = sitestats.SUBPASS_GENOTYPES
+    default = histograms.SUBPASS_GENOTYPES
     try:
-        sitestats.SUBPASS_GENOTYPES = subpass
+        histograms.SUBPASS_GENOTYPES = subpass
         got = block_histograms(HIST_STATE[classes], gq, dp, ad_ref, ad_alt)
     finally:
-        sitestats.SUBPASS_GENOTYPES = default
+        histograms.SUBPASS_GENOTYPES = default
     assert np.array_equal(got, whole_passes)
     for v in range(n_variants):
         genotypes = [
@@ -171,13 +170,13 @@ def test_block_histograms_match_naive_loop(shape, dtype, subpass):
 def test_value_bins_of_every_int16_value_and_int32_extremes():
     def naive(value):  # [0,5), ... [95,100]; above 100: n_larger; negative: missing
         if value < 0:
-            return sitestats.NO_VALUE
-        return sitestats.N_LARGER if value > 100 else min(value // 5, HIST_BINS - 1)
+            return histograms.NO_VALUE
+        return histograms.N_LARGER if value > 100 else min(value // 5, HIST_BINS - 1)
 
     every_int16 = np.arange(-(2**15), 2**15).astype(np.int16)
-    assert sitestats.value_bins(every_int16).tolist() == [naive(int(v)) for v in every_int16]
+    assert histograms.value_bins(every_int16).tolist() == [naive(int(v)) for v in every_int16]
     extremes = np.array([-(2**31), -(2**31) + 1, -1, 0, 100, 101, 2**15, 2**31 - 1], np.int32)
-    assert sitestats.value_bins(extremes).tolist() == [naive(int(v)) for v in extremes]
+    assert histograms.value_bins(extremes).tolist() == [naive(int(v)) for v in extremes]
 
 
 def test_allele_balance_exactly_on_and_just_below_every_bin_edge():
@@ -193,7 +192,7 @@ def test_allele_balance_exactly_on_and_just_below_every_bin_edge():
                 cases.append((on_edge - 1, depth, k - 1))
     cases = [(a, d, b) for a, d, b in cases if b is not None]
     for a_alt, depth, expected in cases:
-        state = np.full((1, 1), sitestats.HET_CARRIER, np.uint8)
+        state = np.full((1, 1), histograms.HET_CARRIER, np.uint8)
         dp = np.array([[depth]], np.int32)
         hist = block_histograms(state, dp, dp, np.full((1, 1), -1, np.int32), dp * 0 + a_alt)
         ab = dict(zip(histogram_columns(), hist[0]))
@@ -202,7 +201,7 @@ def test_allele_balance_exactly_on_and_just_below_every_bin_edge():
 
 
 def test_allele_balance_uses_the_sum_of_ad_where_dp_is_missing():
-    state = np.full((1, 4), sitestats.HET_CARRIER, np.uint8)
+    state = np.full((1, 4), histograms.HET_CARRIER, np.uint8)
     dp = np.array([[-1, -1, -1, 10]], np.int16)  # missing, missing, missing, present
     ad_ref = np.array([[15, -1, 0, 90]], np.int16)  # DP stands in only where it is missing
     ad_alt = np.array([[5, 5, 0, 5]], np.int16)

@@ -35,7 +35,7 @@ from europanel.io.sheets import (
     load_sample_sheet,
     read_sheet,
 )
-from europanel.stages.merge import PanelGroups
+from europanel.core.panel_groups import PanelGroups
 from europanel.core.sitestats import cohort_weights
 from europanel.stages.validate import config_schema_problems, problems_message
 from europanel.stages.validate import sheet_schema_problem, validate_inputs

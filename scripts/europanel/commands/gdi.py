@@ -11,8 +11,8 @@ from europanel.settings import load_settings
 
 
 def cmd_allsites(args) -> None:
+    from europanel.core.panel_groups import PanelGroups
     from europanel.stages.allsites import published_groups, write_allsites
-    from europanel.stages.merge import PanelGroups
 
     settings = load_settings(args.settings, "allsites")
     bundles = open_bundles(args.bundles)

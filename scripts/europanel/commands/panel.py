@@ -25,14 +25,9 @@ def cmd_verify_bundles(args) -> None:
 
 def cmd_merge(args) -> None:
     # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
+    from europanel.core.panel_groups import PanelGroups
     from europanel.core.sitestats import SiteAnnotationPolicy
-    from europanel.stages.merge import (
-        CohortCounts,
-        PanelGroups,
-        PanelPolicy,
-        merge_chunk,
-        merged_columns,
-    )
+    from europanel.stages.merge import CohortCounts, PanelPolicy, merge_chunk, merged_columns
 
     settings = load_settings(args.settings, "merge")
     privacy = settings["privacy"]
@@ -148,8 +143,8 @@ def release_lines(release: dict) -> list[tuple[str, str]]:
 
 def cmd_publish(args) -> None:
     from europanel.core.disclosure import release_problems
+    from europanel.core.panel_groups import PanelGroups
     from europanel.stages.audit import read_release
-    from europanel.stages.merge import PanelGroups
     from europanel.stages.publish import join_panel
 
     privacy = load_settings(args.settings, "publish")["privacy"]

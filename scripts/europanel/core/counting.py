@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from europanel.core.histograms import block_histograms, histogram_columns
 from europanel.core.regions import PLOIDY_CLASSES, counted_ploidy
-from europanel.core.sitestats import block_histograms, histogram_columns
 
 MISSING = -1
 HAPLOID_END = -2

@@ -31,8 +31,8 @@ from europanel.core.counting import (
     expected_ploidy,
     parse_count_column,  # noqa: F401 (as SITE_COLUMNS)
 )
+from europanel.core.histograms import histogram_columns
 from europanel.core.regions import PloidyMap
-from europanel.core.sitestats import histogram_columns
 from europanel.io.sheets import InputError, cohort_groups, group_membership
 
 

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from europanel.core.panel_groups import PanelGroups
 from europanel.core.regions import PloidyMap, bare_name
 from europanel.io.sheets import SEXES
 from europanel.stages.bundle import Bundle
-from europanel.stages.merge import PanelGroups
 
 WITHHELD_POPULATIONS = "withheld populations"
 SEX_REST = "NA or withheld"
