@@ -56,7 +56,7 @@ CLASS_STATS = np.array(
     ],
     dtype=np.int64,
 )
-# Each class's state in the quality histograms (sitestats): not a call (0), a call without
+# Each class's state in the quality histograms (core.histograms): not a call (0), a call without
 # the alt allele (1), a hom-alt or hemizygous alt (2), a het (3).
 HIST_STATE = np.where(CLASS_STATS[:, 0] > 0, 2, np.where(CLASS_STATS[:, 1] > 0, 1, 0))
 HIST_STATE = (HIST_STATE + (np.arange(len(CLASS_STATS)) == HET)).astype(np.uint8)
@@ -250,7 +250,7 @@ def count_block(
     histograms: bool = False,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Counts per (qc level, stat): int32 arrays (variants x groups); with `histograms`,
-    also ("raw", "hist"): the block's quality histograms (sitestats.histogram_columns)."""
+    also ("raw", "hist"): the block's quality histograms (histograms.histogram_columns)."""
     n_variants, n_samples = block.dp.shape
     cells, cell_of_sample = np.unique(membership != 0, axis=0, return_inverse=True)
     n_codes = 2 * N_CLASSES  # (adj, class)

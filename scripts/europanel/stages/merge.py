@@ -41,7 +41,7 @@ class CohortCounts:
     """One cohort's contribution to a chunk, as read from its bundle."""
 
     label: str
-    table: pd.DataFrame  # count table of the chunk (count.count_bcf)
+    table: pd.DataFrame  # count table of the chunk (stages.count.count_bcf)
     callable_spans: list[tuple[int, int]] | None  # on this contig; None = no BED
     reference_an: dict[str, list[int]]  # group -> AN per ploidy class where reference
     group_sizes: dict[str, int] | None = None  # the bundle's group sizes (manifest `groups`)
