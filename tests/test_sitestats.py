@@ -520,13 +520,13 @@ def test_country_het_flags_an_artefact_and_not_drift():
 # ------------------------------------------------------------------- the demo panel
 
 
-def pysam_histograms(workdir) -> dict[tuple[int, str, str], dict[str, list[int]]]:
-    """chr20 histograms summed over the cohorts' normalised BCFs, read with pysam (the demo
-    run keeps them): an oracle that shares no code with the counting core."""
+def pysam_histograms(normalised) -> dict[tuple[int, str, str], dict[str, list[int]]]:
+    """chr20 histograms summed over the cohorts' normalised BCFs (`demo_normalised`), read
+    with pysam: an oracle that shares no code with the counting core."""
     import pysam
 
     genotypes: dict[tuple[int, str, str], list[dict]] = {}
-    for bcf in sorted((workdir / "results" / "normalised").glob("*/chr20-*.bcf")):
+    for bcf in sorted(normalised.glob("*/chr20-*.bcf")):
         with pysam.VariantFile(str(bcf)) as vcf:
             for rec in vcf:
                 alt = rec.alts[0] if rec.alts else "."
@@ -551,10 +551,10 @@ def pysam_histograms(workdir) -> dict[tuple[int, str, str], dict[str, list[int]]
     return {key: naive_histograms(calls) for key, calls in genotypes.items()}
 
 
-def test_demo_panel_histograms_match_pysam(demo_run):
+def test_demo_panel_histograms_match_pysam(demo_run, demo_normalised):
     table = pd.read_parquet(demo_run / "results" / "panel" / "demo.sites.parquet")
     chr20 = table[table["CHROM"] == "chr20"]
-    oracle = pysam_histograms(demo_run)
+    oracle = pysam_histograms(demo_normalised)
     assert len(chr20) > 100
     problems = []
     for row in chr20.itertuples(index=False):
