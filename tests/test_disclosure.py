@@ -4,10 +4,13 @@ sheets, release differences, and the demo panel end to end."""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 from fractions import Fraction
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -286,6 +289,108 @@ def test_audit_catches_a_leak_put_into_the_demo_panel(demo_run, tmp_path, capsys
     message = capsys.readouterr().err
     assert status == 2 and "Traceback" not in message
     assert "small group(s) be derived" in message and "do not release them" in message
+
+
+# The audit's pattern readers (column-wise, Arrow) against naive record-by-record twins.
+
+PANEL_PREFIXES = ("AC_", "AN_", "AF_", "nhomalt_", "nhemi_", "faf95_", "faf99_")
+
+
+def naive_present(columns, row: dict) -> frozenset[str]:
+    labels = {TOTAL}
+    for column in columns:
+        for prefix in PANEL_PREFIXES:
+            label = column[len(prefix) :]
+            if column.startswith(prefix) and label not in {"raw", "grpmax", "weighted"}:
+                if row.get(column) is not None:
+                    labels.add(label)
+    return frozenset(labels)
+
+
+def naive_parquet_patterns(lattice, parquet) -> dict:
+    table = pd.read_parquet(parquet)
+    table = table.astype(object).where(table.notna(), None)
+    patterns: dict = {}
+    for row in table.to_dict("records"):
+        cls = int(lattice.ploidy.classes(row["CHROM"], np.array([row["POS"]]))[0])
+        called = frozenset((row["cohorts_called"] or "").split(",")) - {""}
+        key = (cls, called, naive_present(list(table.columns), row))
+        patterns.setdefault(key, f"{row['CHROM']}:{row['POS']}")
+    return patterns
+
+
+def naive_vcf_patterns(lattice, vcf) -> dict:
+    patterns: dict = {}
+    with gzip.open(vcf, "rt") as lines:
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            contig, pos, _, _, _, _, _, info = line.rstrip("\n").split("\t")[:8]
+            fields = dict(item.split("=", 1) for item in info.split(";") if "=" in item)
+            called = frozenset(fields.get("cohorts_called", "").split(",")) - {""}
+            cls = int(lattice.ploidy.classes(contig, np.array([int(pos)]))[0])
+            patterns.setdefault(
+                (cls, called, naive_present(list(fields), fields)), f"{contig}:{pos}"
+            )
+    return patterns
+
+
+def naive_bundle_patterns(folder, manifest, lattice) -> dict:
+    patterns: dict = {}
+    cohort = manifest["cohort"]
+    for contig, entry in manifest["counts"].items():
+        table = pd.read_parquet(folder / entry["file"])
+        count_columns = [c for c in table.columns if c.count("_") >= 2]
+        present = table[count_columns].notna().to_numpy()
+        labels = [c.split("_", 2)[2] for c in count_columns]
+        for i, pos in enumerate(table["pos"]):
+            cls = int(lattice.ploidy.classes(contig, np.array([pos]))[0])
+            shown = {labels[j] for j in np.flatnonzero(present[i])}
+            shown = frozenset(TOTAL if g == cohort else g for g in shown)
+            patterns.setdefault((cls, None, shown), f"{contig}:{pos}")
+    return patterns
+
+
+def test_pattern_readers_equal_their_naive_twins_on_the_demo_and_a_leaky_panel(demo_run, tmp_path):
+    from europanel.stages.audit import bundle_patterns, parquet_patterns, vcf_patterns
+
+    panel = demo_run / "results/panel"
+    manifests = demo_manifests(demo_run)
+    lattice = Lattice(list(manifests.values()))
+    for folder, manifest in manifests.items():
+        got = bundle_patterns(Path(folder), manifest, lattice)
+        assert list(got.items()) == list(
+            naive_bundle_patterns(Path(folder), manifest, lattice).items()
+        )
+    parquet, vcf = panel / "demo.sites.parquet", panel / "demo.sites.vcf.gz"
+    assert parquet_patterns(lattice, str(parquet)) == naive_parquet_patterns(lattice, parquet)
+    expected = naive_vcf_patterns(lattice, vcf)
+    assert list(vcf_patterns(lattice, str(vcf)).items()) == list(expected.items())
+    # Small batches: patterns first seen in a later batch keep their first record.
+    assert list(vcf_patterns(lattice, str(vcf), batch_bytes=1 << 12).items()) == list(
+        expected.items()
+    )
+    # Values published where they should not be, a NaN, a record with no INFO value.
+    table = pd.read_parquet(parquet)
+    table.loc[table.index[3], "AC_NWE"] = 1
+    table.loc[table.index[5], "AF_SEU"] = float("nan")
+    table.loc[table.index[7], ["cohorts_called", "AC", "AN"]] = [None, None, None]
+    leaky = tmp_path / "leaky.parquet"
+    table.to_parquet(leaky, index=False)
+    assert list(parquet_patterns(lattice, str(leaky)).items()) == list(
+        naive_parquet_patterns(lattice, leaky).items()
+    )
+    lines = gzip.open(vcf, "rt").read().splitlines()
+    data = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    fields = lines[data[2]].split("\t")
+    lines[data[2]] = "\t".join(fields[:7] + ["."])
+    lines[data[4]] += ";AC_NWE_XX=1;country_het"
+    edited = tmp_path / "edited.vcf.gz"
+    with gzip.open(edited, "wt") as out:
+        out.write("\n".join(lines) + "\n")
+    assert list(vcf_patterns(lattice, str(edited)).items()) == list(
+        naive_vcf_patterns(lattice, edited).items()
+    )
 
 
 def test_release_of_the_demo_is_recorded_and_checked(demo_run, tmp_path):

@@ -45,6 +45,20 @@ def publish(tmp_path, chunks: list[pd.DataFrame]):
     return n, vcf, parquet
 
 
+def test_a_part_written_in_slices_has_the_bytes_of_one_write(tmp_path, monkeypatch):
+    from europanel.stages import publish as stage
+
+    records = chunk("chr1", list(range(1, 60_000, 3)))  # ~1 MB of text: many BGZF blocks
+    records.to_parquet(tmp_path / "merged.parquet", index=False)
+    parts = {}
+    for rows in (333, 100_000):
+        monkeypatch.setattr(stage, "VCF_SLICE_ROWS", rows)
+        vcf, parquet = tmp_path / f"{rows}.vcf.gz", tmp_path / f"{rows}.parquet"
+        stage.write_part(str(tmp_path / "merged.parquet"), str(vcf), str(parquet))
+        parts[rows] = vcf.read_bytes()
+    assert parts[333] == parts[100_000]
+
+
 def test_joined_pieces_are_one_valid_indexed_bgzf_vcf(tmp_path):
     chunks = [chunk("chr1", [10, 20, 30]), chunk("chr1", []), chunk("chr2", [5, 900])]
     n, vcf, parquet = publish(tmp_path, chunks)
@@ -88,3 +102,120 @@ def test_a_piece_without_its_end_of_file_block_is_refused(tmp_path):
             HEADER,
             ["NL"],
         )
+
+
+# --- VCF text: the column-wise writer against the naive per-value one ----------------
+
+
+def naive_format_value(value, kind: str) -> str | None:
+    """One INFO value as VCF text, the obvious way (None: missing, key left out)."""
+    if kind == "Flag":
+        return "" if value is True or value == 1 else None
+    if kind == "String" and hasattr(value, "__len__") and not isinstance(value, str):
+        return "|".join(str(int(v)) for v in value)  # a histogram, gnomAD's pipe-separated
+    if value is None or pd.isna(value):
+        return None
+    if kind == "Float":
+        return f"{value:.6g}"
+    if kind == "Integer":
+        return str(int(value))
+    return str(value)
+
+
+def naive_vcf_text(records: pd.DataFrame, definitions: dict) -> str:
+    """The naive twin of panel_format.vcf_text: record by record, value by value."""
+    lines = []
+    for row in range(len(records)):
+        info = []
+        for field, (_, kind, _) in definitions.items():
+            text = naive_format_value(records[field].iloc[row], kind)
+            if text == "":
+                info.append(field)
+            elif text is not None:
+                info.append(f"{field}={text}")
+        site = [str(records[c].iloc[row]) for c in ("CHROM", "POS")]
+        ref, alt, status = (str(records[c].iloc[row]) for c in ("REF", "ALT", "FILTER"))
+        lines.append("\t".join([*site, ".", ref, alt, ".", status, ";".join(info) or "."]))
+    return "".join(f"{line}\n" for line in lines)
+
+
+def typed(records: pd.DataFrame):
+    """The records as write_part types them: the panel's definitions and Arrow schema."""
+    import pyarrow as pa
+
+    from europanel.io.panel_format import arrow_schema, cast_to_schema, info_definitions
+
+    table = pa.Table.from_pandas(records, preserve_index=False)
+    definitions = info_definitions(table.schema.names, cohorts=[])
+    return cast_to_schema(table, arrow_schema(table.schema.names, definitions)), definitions
+
+
+FLOATS = [
+    0.0,
+    1.0,
+    0.5,
+    1 / 3,
+    2 / 3,
+    1e-5,
+    1.23456789e-7,
+    0.999999,
+    0.9999995,
+    123456.7,
+    float("nan"),
+    None,
+    5e-324,
+    1e300,
+    float("inf"),
+]
+
+
+def test_vcf_text_equals_the_naive_writer_on_every_kind_of_value():
+    from europanel.io.panel_format import vcf_text
+
+    n = len(FLOATS)
+    records = pd.DataFrame(
+        {
+            "CHROM": ["chr1"] * n,
+            "POS": range(1, n + 1),
+            "REF": ["A"] * n,
+            "ALT": ["G"] * (n - 1) + ["GTT"],
+            "FILTER": ["PASS", "AC0", "InbreedingCoeff;AC0"] + ["PASS"] * (n - 3),
+            "AC": pd.array([i if i % 3 else None for i in range(n)], dtype="Int64"),
+            "AF": FLOATS,
+            "AC_NL": pd.array([None] * n, dtype="Int64"),  # every value missing
+            "inbreeding_coeff": FLOATS[::-1],
+            "country_het": [True, False, None] * (n // 3),
+            "gq_hist_all_raw_bin_freq": [[i, 0, 2**40] if i % 4 else None for i in range(n)],
+            "VRS_Allele_ID": [f"ga4gh:VA.{i}" if i % 5 else None for i in range(n)],
+        }
+    )
+    table, definitions = typed(records)
+    assert {"AC", "AF", "country_het", "gq_hist_all_raw_bin_freq"} <= set(definitions)
+    expected = naive_vcf_text(table.to_pandas(), definitions).encode()
+    assert vcf_text(table, definitions) == expected
+    # A slice of the table (Arrow offsets not starting at 0) gives its own lines.
+    assert vcf_text(table.slice(4, 5), definitions) == b"".join(
+        line + b"\n" for line in expected.split(b"\n")[4:9]
+    )
+    # No INFO value at all: `.`; no record: no text.
+    bare = records[["CHROM", "POS", "REF", "ALT", "FILTER", "AC_NL"]]
+    table, definitions = typed(bare)
+    assert vcf_text(table, definitions).split(b"\n")[0].endswith(b"\tPASS\t.")
+    assert vcf_text(table.slice(0, 0), definitions) == b""
+
+
+@pytest.mark.e2e
+def test_vcf_text_equals_the_naive_writer_on_the_demo_chunks(demo_run):
+    """Every merged chunk of the demo (every INFO field the panel publishes)."""
+    import pyarrow.parquet as pq
+
+    from europanel.io.panel_format import arrow_schema, cast_to_schema, info_definitions, vcf_text
+
+    chunks = sorted((demo_run / "results" / "merged").glob("*.parquet"))
+    assert chunks
+    for path in chunks:
+        table = pq.read_table(path)
+        definitions = info_definitions(table.schema.names, cohorts=[])
+        table = cast_to_schema(table, arrow_schema(table.schema.names, definitions))
+        expected = naive_vcf_text(table.to_pandas(), definitions).encode()
+        assert vcf_text(table, definitions) == expected, path

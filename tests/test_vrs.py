@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from conftest import DEMO_PANEL, REPO
-from europanel.io.vrs import FastaDataProxy, allele_id
+from europanel.io.vrs import FastaDataProxy, allele_id, package_allele_id
 
 FASTA = REPO / "resources/demo/reference.fa"
 
@@ -109,3 +109,18 @@ def test_every_placement_of_a_deletion_in_a_repeat_has_one_id():
     inside = allele_id(proxy, "chr20", start + 2, base + base, base)
     assert left == inside
     assert left != allele_id(proxy, "chr20", start, before + base + base, before)
+
+
+def test_snv_fast_path_equals_the_package_on_every_base_and_alt():
+    """allele_id digests one-base substitutions directly; the package (build, normalise,
+    identify) must give the same ID for each of the four bases at every position tried,
+    on each contig (ALT equal to the reference base, not a substitution, goes through the
+    package on both sides)."""
+    proxy = FastaDataProxy(str(FASTA))
+    sequences = fasta_sequences(FASTA)
+    for contig, sequence in sequences.items():
+        for pos in [*range(1, 301), len(sequence)]:
+            for alt in "ACGTacgt":
+                ref = sequence[pos - 1]
+                fast = allele_id(proxy, contig, pos, ref, alt)
+                assert fast == package_allele_id(proxy, contig, pos, ref, alt), (contig, pos, alt)

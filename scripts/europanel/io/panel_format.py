@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from europanel import __version__
 from europanel.core.sitestats import INBREEDING_FILTER_LINE, info_definition
@@ -132,19 +133,67 @@ def info_definitions(columns: list[str], cohorts: list[str]) -> dict[str, tuple[
     return definitions
 
 
-def format_value(value, kind: str) -> str | None:
-    """VCF text of one INFO value; None for a missing value (the key is then left out)."""
+def info_texts(column: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
+    """VCF text of each value of one INFO column (null where the value is missing: the
+    key is then left out; "" for a Flag that is set). Column-wise in Arrow's C++ kernels:
+    integers and strings as they are, a histogram's bins pipe-separated as gnomAD writes
+    them, floats with Python's `.6g` (one formatting per distinct value)."""
+    kind_of = column.type
     if kind == "Flag":
-        return "" if value is True or value == 1 else None
-    if kind == "String" and hasattr(value, "__len__") and not isinstance(value, str):
-        return "|".join(str(int(v)) for v in value)  # a histogram, gnomAD's pipe-separated
-    if value is None or pd.isna(value):
-        return None
-    if kind == "Float":
-        return f"{value:.6g}"
-    if kind == "Integer":
-        return str(int(value))
-    return str(value)
+        if not pa.types.is_boolean(kind_of):
+            column = pc.equal(column, 1)
+        return pc.if_else(column, "", pa.scalar(None, pa.string()))
+    if pa.types.is_list(kind_of) or pa.types.is_large_list(kind_of):
+        return pc.binary_join(pc.cast(column, pa.list_(pa.string())), "|")
+    if kind == "Float" or pa.types.is_floating(kind_of):
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
+        distinct, index = np.unique(values, return_inverse=True)
+        # NaN, like a null, is a missing value (np.unique keeps one NaN, last).
+        texts = [None if v != v else f"{v:.6g}" for v in distinct.tolist()]
+        return pa.chunked_array([pa.array(np.array(texts, object)[index.reshape(-1)], pa.string())])
+    return pc.cast(column, pa.string())
+
+
+def vcf_text(records: pa.Table, definitions: dict) -> bytes:
+    """The records as VCF data lines (no header; b"" for no record): CHROM POS ID REF ALT
+    QUAL FILTER INFO, INFO's present fields in the definitions' order joined by `;` (`.`
+    when none is), each line ending in a newline."""
+    if records.num_rows == 0:
+        return b""
+    entries = []
+    for field, (_, kind, _) in definitions.items():
+        texts = info_texts(records[field], kind)
+        if kind == "Flag":
+            entries.append(pc.if_else(pc.is_valid(texts), field, texts))
+        elif kind in ("Integer", "Float"):  # never "": key=value, or null (left out)
+            entries.append(pc.binary_join_element_wise(f"{field}=", texts, ""))
+        else:  # a String may be empty (an empty histogram): the key alone, like a Flag
+            named = pc.binary_join_element_wise(f"{field}=", texts, "")
+            entries.append(pc.if_else(pc.equal(texts, ""), field, named))
+    if len(entries) > 1:
+        info = pc.binary_join_element_wise(*entries, ";", null_handling="skip")
+    else:  # (pyarrow 26 drops the nulls of a single argument instead of skipping them)
+        info = pc.coalesce(*entries, pa.array([""] * records.num_rows))
+    info = pc.if_else(pc.equal(info, ""), ".", info)
+    lines = pc.binary_join_element_wise(
+        pc.cast(records["CHROM"], pa.string()),
+        pc.cast(records["POS"], pa.string()),
+        ".",
+        pc.cast(records["REF"], pa.string()),
+        pc.cast(records["ALT"], pa.string()),
+        ".",
+        pc.cast(records["FILTER"], pa.string()),
+        info,
+        "\t",
+    )
+    lines = pc.binary_join_element_wise(lines, "\n", "")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    # The lines are contiguous in the array's data buffer: take them as one bytes object.
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]].tobytes()
 
 
 def header_lines(panel: dict, definitions: dict, contig_lengths: dict[str, int]) -> list[str]:
@@ -164,25 +213,6 @@ def header_lines(panel: dict, definitions: dict, contig_lengths: dict[str, int])
     for name, (number, kind, description) in definitions.items():
         lines.append(f'##INFO=<ID={name},Number={number},Type={kind},Description="{description}">')
     lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
-    return lines
-
-
-def vcf_lines(records: pd.DataFrame, definitions: dict) -> list[str]:
-    fields = list(definitions)
-    kinds = [definitions[f][1] for f in fields]
-    columns = [records[f].tolist() for f in fields]
-    lines = []
-    for row, (chrom, pos, ref, alt, status) in enumerate(
-        zip(records["CHROM"], records["POS"], records["REF"], records["ALT"], records["FILTER"])
-    ):
-        info = []
-        for field, kind, values in zip(fields, kinds, columns):
-            text = format_value(values[row], kind)
-            if text == "":  # a Flag that is set
-                info.append(field)
-            elif text is not None:
-                info.append(f"{field}={text}")
-        lines.append(f"{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\t{status}\t{';'.join(info) or '.'}")
     return lines
 
 

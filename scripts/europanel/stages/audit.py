@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from europanel.core.disclosure import (
@@ -74,63 +75,203 @@ def audit_patterns(lattice, patterns: dict, k: int, where: str, **kw) -> list[st
     return problems
 
 
-def panel_groups_present(columns: list[str], row: dict) -> frozenset[str]:
-    labels = {TOTAL}
+def panel_group_labels(columns: list[str]) -> dict[str, str]:
+    """Column -> the group label whose count it publishes (`AC_NL` -> `NL`), for the
+    columns of the panel that are group counts (not raw, grpmax or weighted)."""
+    labels = {}
     for column in columns:
         for prefix in PANEL_PREFIXES:
             if column.startswith(prefix):
                 label = column[len(prefix) :]
-                if label not in NOT_GROUPS and row.get(column) is not None:
-                    labels.add(label)
-    return frozenset(labels)
+                if label not in NOT_GROUPS:
+                    labels[column] = label
+    return labels
 
 
-def parquet_patterns(lattice: Lattice, parquet: str) -> dict:
-    patterns: dict = {}
-    for batch in pq.ParquetFile(parquet).iter_batches(batch_size=50_000):
-        table = batch.to_pandas()
-        table = table.astype(object).where(table.notna(), None)
-        columns = list(table.columns)
-        for contig, part in table.groupby("CHROM", sort=False):
-            classes = lattice.ploidy.classes(contig, part["POS"].to_numpy())
-            for cls, row in zip(classes, part.to_dict("records")):
-                called = frozenset((row["cohorts_called"] or "").split(",")) - {""}
-                key = (int(cls), called, panel_groups_present(columns, row))
-                patterns.setdefault(key, f"{contig}:{row['POS']}")
+def first_patterns(
+    cls: np.ndarray,
+    called: tuple[np.ndarray, list],
+    shown: np.ndarray,
+    labels: list[str],
+    contigs: np.ndarray,
+    positions: np.ndarray,
+    always: frozenset = frozenset([TOTAL]),
+) -> dict:
+    """Records -> their patterns, in order of first appearance: (ploidy class, cohorts
+    called, the labels present with `always`) -> `contig:pos` of the first record with it.
+    `called` is (a code per record, the cohort set of each code); `shown`: records x labels."""
+    codes, called_sets = called
+    keys = np.column_stack([cls.astype(np.int64), codes.astype(np.int64), shown.astype(np.int64)])
+    if len(keys) == 0:
+        return {}
+    _, first = np.unique(keys, axis=0, return_index=True)
+    patterns = {}
+    for i in sorted(first.tolist()):
+        present = always | {labels[j] for j in np.flatnonzero(shown[i])}
+        patterns[(int(cls[i]), called_sets[int(codes[i])], present)] = (
+            f"{contigs[i]}:{positions[i]}"
+        )
     return patterns
 
 
-def vcf_patterns(lattice: Lattice, vcf: str) -> dict:
+def called_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """`cohorts_called` strings -> (a code per record, the cohort set of each code)."""
+    encoded = pc.dictionary_encode(pc.fill_null(column, ""))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    sets = [frozenset(v.split(",")) - {""} for v in encoded.dictionary.to_pylist()]
+    return encoded.indices.to_numpy(zero_copy_only=False), sets
+
+
+def merge_patterns(into: dict, patterns: dict) -> None:
+    for key, first in patterns.items():
+        into.setdefault(key, first)
+
+
+def parquet_patterns(lattice: Lattice, parquet: str) -> dict:
+    """The patterns of the panel's Parquet: a group is present in a record when any of
+    its count columns has a value there (not null, not NaN)."""
     patterns: dict = {}
-    with gzip.open(vcf, "rt") as lines:
+    file = pq.ParquetFile(parquet)
+    columns = panel_group_labels(file.schema_arrow.names)
+    labels = sorted(set(columns.values()))
+    for batch in file.iter_batches(batch_size=200_000):
+        shown = np.zeros((batch.num_rows, len(labels)), bool)
+        for column, label in columns.items():
+            shown[:, labels.index(label)] |= not_missing(batch.column(column))
+        contigs = batch.column("CHROM").to_numpy(zero_copy_only=False)
+        positions = batch.column("POS").to_numpy(zero_copy_only=False)
+        cls = ploidy_classes(lattice, contigs, positions)
+        merge_patterns(
+            patterns,
+            first_patterns(
+                cls,
+                called_codes(batch.column("cohorts_called")),
+                shown,
+                labels,
+                contigs,
+                positions,
+            ),
+        )
+    return patterns
+
+
+def ploidy_classes(lattice: Lattice, contigs: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    cls = np.zeros(len(contigs), np.int64)
+    for contig in dict.fromkeys(contigs.tolist()):
+        rows = contigs == contig
+        cls[rows] = lattice.ploidy.classes(contig, positions[rows])
+    return cls
+
+
+def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20) -> dict:
+    """The patterns of the panel's VCF, from the INFO keys each record carries (a key is
+    written only with a value), read in batches with Arrow's CSV reader."""
+    from pyarrow import csv
+
+    header_lines = header_bytes = 0
+    with gzip.open(vcf, "rb") as lines:
         for line in lines:
-            if line.startswith("#"):
-                continue
-            contig, pos, _, _, _, _, _, info = line.rstrip("\n").split("\t")[:8]
-            fields = dict(item.split("=", 1) for item in info.split(";") if "=" in item)
-            called = frozenset(fields.get("cohorts_called", "").split(",")) - {""}
-            cls = int(lattice.ploidy.classes(contig, np.array([int(pos)]))[0])
-            key = (cls, called, panel_groups_present(list(fields), fields))
-            patterns.setdefault(key, f"{contig}:{pos}")
+            if not line.startswith(b"#"):
+                break
+            header_lines += 1
+            header_bytes += len(line)
+    names = ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+    reader = csv.open_csv(
+        pa.input_stream(vcf, compression="gzip"),
+        read_options=csv.ReadOptions(
+            # The header is skipped within the first block: a block holds all of it.
+            skip_rows=header_lines,
+            column_names=names,
+            block_size=max(batch_bytes, 2 * header_bytes),
+        ),
+        parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+        convert_options=csv.ConvertOptions(
+            column_types={n: pa.int64() if n == "POS" else pa.string() for n in names},
+            include_columns=["CHROM", "POS", "INFO"],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    patterns: dict = {}
+    for batch in reader:
+        n = batch.num_rows
+        items = pc.split_pattern(batch.column("INFO"), ";")
+        row_of = pc.list_parent_indices(items).to_numpy(zero_copy_only=False)
+        items = pc.list_flatten(items)
+        with_value = pc.match_substring(items, "=").to_numpy(zero_copy_only=False)
+        keys = pc.replace_substring_regex(items, "=.*", "")
+        key_codes = pc.dictionary_encode(keys)
+        key_names = key_codes.dictionary.to_pylist()
+        codes = key_codes.indices.to_numpy(zero_copy_only=False)
+        columns = panel_group_labels(key_names)
+        labels = sorted(set(columns.values()))
+        column_label = np.array(
+            [labels.index(columns[k]) if k in columns else -1 for k in key_names], np.int64
+        ).reshape(-1)
+        shown = np.zeros((n, len(labels)), bool)
+        label_of_item = column_label[codes] if len(codes) else np.zeros(0, np.int64)
+        keep = with_value & (label_of_item >= 0)
+        shown[row_of[keep], label_of_item[keep]] = True
+        called = np.array([""] * n, object)
+        if "cohorts_called" in key_names:
+            is_called = with_value & (codes == key_names.index("cohorts_called"))
+            values = pc.replace_substring_regex(items.filter(pa.array(is_called)), "^[^=]*=", "")
+            called[row_of[is_called]] = values.to_numpy(zero_copy_only=False)
+        contigs = batch.column("CHROM").to_numpy(zero_copy_only=False)
+        positions = batch.column("POS").to_numpy(zero_copy_only=False)
+        cls = ploidy_classes(lattice, contigs, positions)
+        merge_patterns(
+            patterns,
+            first_patterns(
+                cls,
+                called_codes(pa.array(called.tolist(), pa.string())),
+                shown,
+                labels,
+                contigs,
+                positions,
+            ),
+        )
     return patterns
 
 
 def bundle_patterns(folder: Path, manifest: dict, lattice: Lattice) -> dict:
+    """The patterns of a bundle's count tables: a group is present in a record when any
+    of its count columns (`AC_adj_NL`, ...) has a value; the cohort's own is TOTAL."""
     patterns: dict = {}
     cohort = manifest["cohort"]
     for contig, entry in manifest["counts"].items():
-        table = pd.read_parquet(folder / entry["file"])
-        if table.empty:
+        table = pq.read_table(folder / entry["file"])
+        if table.num_rows == 0:
             continue
-        classes = lattice.ploidy.classes(contig, table["pos"].to_numpy())
-        count_columns = [c for c in table.columns if c.count("_") >= 2]
-        present = table[count_columns].notna().to_numpy()
-        labels = [c.split("_", 2)[2] for c in count_columns]
-        for i, cls in enumerate(classes):
-            shown = {labels[j] for j in np.flatnonzero(present[i])}
-            shown = frozenset(TOTAL if g == cohort else g for g in shown)
-            patterns.setdefault((int(cls), None, shown), f"{contig}:{table['pos'].iloc[i]}")
+        columns = {c: c.split("_", 2)[2] for c in table.column_names if c.count("_") >= 2}
+        columns = {c: TOTAL if g == cohort else g for c, g in columns.items()}
+        labels = sorted(set(columns.values()))
+        shown = np.zeros((table.num_rows, len(labels)), bool)
+        for column, label in columns.items():
+            shown[:, labels.index(label)] |= not_missing(table[column])
+        positions = table["pos"].to_numpy()
+        merge_patterns(
+            patterns,
+            first_patterns(
+                lattice.ploidy.classes(contig, positions),
+                (np.zeros(table.num_rows, np.int64), [None]),
+                shown,
+                labels,
+                np.full(table.num_rows, contig, object),
+                positions,
+                always=frozenset(),
+            ),
+        )
     return patterns
+
+
+def not_missing(values: pa.ChunkedArray) -> np.ndarray:
+    """Where a column has a value: not null and, for floats, not NaN (as pandas' notna)."""
+    present = pc.is_valid(values)
+    if pa.types.is_floating(values.type):
+        present = pc.and_(present, pc.fill_null(pc.invert(pc.is_nan(values)), False))
+    return present.to_numpy(zero_copy_only=False)
 
 
 def report_problems(report: str, lattice: Lattice, k: int) -> list[str]:

@@ -20,8 +20,10 @@ from europanel.io.panel_format import (
     cast_to_schema,
     header_lines,
     info_definitions,
-    vcf_lines,
+    vcf_text,
 )
+
+VCF_SLICE_ROWS = 20_000
 
 
 def with_vrs_ids(table: pa.Table, proxy) -> pa.Table:
@@ -52,13 +54,14 @@ def write_part(chunk_table: str, vcf_part: str, parquet_part: str, fasta: str | 
     table = cast_to_schema(table, arrow_schema(table.schema.names, definitions))
     partial_gz, partial_parquet = f"{vcf_part}.partial", f"{parquet_part}.partial"
     with BGZFile(partial_gz, "wb") as vcf:
-        lines = vcf_lines(table.to_pandas(), definitions)
-        if lines:
-            vcf.write(("\n".join(lines) + "\n").encode())
+        # In slices: the text of a slice at a time in memory (BGZF blocks do not follow
+        # the writes, so the bytes are those of one write).
+        for start in range(0, table.num_rows, VCF_SLICE_ROWS):
+            vcf.write(vcf_text(table.slice(start, VCF_SLICE_ROWS), definitions))
     pq.write_table(table, partial_parquet)
     os.replace(partial_gz, vcf_part)
     os.replace(partial_parquet, parquet_part)
-    return len(lines)
+    return table.num_rows
 
 
 def join_panel(
