@@ -16,6 +16,8 @@ rule audit:
         f"{OUTDIR}/panel/{config['panel_name']}.audit.json",
     log:
         f"{OUTDIR}/logs/audit.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/audit.tsv"
     conda:
         "../envs/merge.yaml"
     threads: 1

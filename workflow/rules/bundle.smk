@@ -14,6 +14,8 @@ rule bundle:
         ),
     log:
         f"{OUTDIR}/logs/bundle/{{cohort}}.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/bundle/{{cohort}}.tsv"
     conda:
         "../envs/bundle.yaml"
     threads: 1

@@ -14,6 +14,8 @@ rule allsites_an:
         parquet=f"{PANEL_STEM}.allsites_an.parquet",
     log:
         f"{OUTDIR}/logs/allsites_an.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/allsites_an.tsv"
     conda:
         "../envs/publish.yaml"
     threads: 1
@@ -40,6 +42,8 @@ rule gdi_export:
         summary=f"{OUTDIR}/gdi/summary.json",
     log:
         f"{OUTDIR}/logs/gdi_export.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/gdi_export.tsv"
     conda:
         "../envs/publish.yaml"
     threads: 1

@@ -7,6 +7,8 @@ rule verify_bundles:
         VERIFIED_BUNDLES,
     log:
         f"{OUTDIR}/logs/verify_bundles.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/verify_bundles.tsv"
     conda:
         "../envs/merge.yaml"
     threads: 1

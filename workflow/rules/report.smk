@@ -15,6 +15,8 @@ rule report_samples:
         ),
     log:
         f"{OUTDIR}/logs/report/samples.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/report/samples.tsv"
     conda:
         "../envs/report.yaml"
     threads: 1
@@ -56,6 +58,8 @@ if not BUNDLE_MODE:
             table=f"{OUTDIR}/report/sites.tsv",
         log:
             f"{OUTDIR}/logs/report/sites.log",
+        benchmark:
+            f"{OUTDIR}/benchmarks/report/sites.tsv"
         conda:
             "../envs/report.yaml"
         threads: 1
@@ -185,6 +189,8 @@ rule report_summary:
         ),
     log:
         f"{OUTDIR}/logs/report/summary.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/report/summary.tsv"
     conda:
         "../envs/report.yaml"
     threads: 1
