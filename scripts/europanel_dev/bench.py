@@ -1745,6 +1745,8 @@ def render_big_cohort(bench) -> str:
 def render_scaling(bench) -> str:
     sc = bench.scale
     m = SCALE_MODEL
+    measured = {r["rule"] for r in sc["rows"]}
+    unmeasured = sorted(r for r in sc["kinds"] if r not in measured and not r.startswith("all"))
     lines = [
         "## Scaling to Genome of Europe (docs/SCALING.md's model)\n",
         f"{m['cohorts']} cohorts, {m['genomes']:,} genomes, 3.1 Gb (GRCh38 chr1-22, X, Y), "
@@ -1755,9 +1757,13 @@ def render_scaling(bench) -> str:
         "job count in the dry run (one job per cohort x chunk: per input genotype; per "
         "cohort: per cohort record; merge: per site x cohort; the rest: per panel record), "
         f"and per-site costs are scaled by the groups ({sc['group_ratio']:.1f}x this run's). "
-        "Formula: CPU-h = CPU per unit x the model's units / 3600. Rules that write no "
-        "benchmark file (bundle, verify_bundles, allsites_an, gdi_export, audit) are not "
-        "in the sum. The quick preset's jobs are mostly interpreter start-up: only the "
+        "Formula: CPU-h = CPU per unit x the model's units / 3600. "
+        + (
+            f"Rules that write no benchmark file ({', '.join(unmeasured)}) are not in the sum. "
+            if unmeasured
+            else ""
+        )
+        + "The quick preset's jobs are mostly interpreter start-up: only the "
         "default preset's per-unit costs mean anything at scale.\n",
         "| rule | jobs per | unit | CPU µs per unit | model CPU-h |",
         "| --- | --- | --- | ---: | ---: |",
