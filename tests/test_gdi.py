@@ -206,3 +206,44 @@ def test_no_sample_id_in_the_gdi_files_or_the_allsites_an(demo_run):
         with gzip.open(path, "rt") as handle:
             text = handle.read()
         assert not [s for s in ids if s in text], path.name
+
+
+def test_gdi_lines_equal_the_naive_formatting():
+    """The column-wise GDI record writer against one f-string per record (withheld and
+    AN = 0 rows, haploid counts, frequencies needing every `.6g` case)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from europanel.stages.gdi import gdi_lines, gdi_values
+
+    rng = np.random.default_rng(7)
+    n = 500
+    an = rng.integers(0, 3000, n)
+    ac = np.minimum(rng.integers(0, 40, n), an)
+    nhomalt = ac // 4
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "CHROM": ["chr20"] * (n - 50) + ["chrX"] * 50,
+            "POS": np.arange(1, n + 1) * 7,
+            "REF": ["A"] * n,
+            "ALT": ["CT" if i % 9 == 0 else "G" for i in range(n)],
+            "FILTER": ["PASS" if i % 11 else "AC0" for i in range(n)],
+            "AC": pa.array([None if i % 13 == 0 else int(v) for i, v in enumerate(ac)]),
+            "AN": pa.array(an.tolist()),
+            "nhomalt": pa.array(nhomalt.tolist()),
+            "nhemi": pa.array([int(v % 3) if i >= n - 50 else 0 for i, v in enumerate(ac)]),
+        }
+    )
+    values = gdi_values(batch, None)
+    rows = np.flatnonzero(values["keep"])
+    assert 0 < len(rows) < n  # some withheld (null AC) and some with AN = 0
+    site = batch.to_pydict()
+    expected = "".join(
+        f"{site['CHROM'][i]}\t{site['POS'][i]}\t.\t{site['REF'][i]}\t{site['ALT'][i]}\t.\t"
+        f"{site['FILTER'][i]}\tAC={values['AC'][i]};AN={values['AN'][i]};"
+        f"AF={values['AF'][i]:.6g};AC_Het={values['AC_Het'][i]};"
+        f"AC_Hom={values['AC_Hom'][i]};AC_Hemi={values['AC_Hemi'][i]}\n"
+        for i in rows
+    )
+    assert gdi_lines(batch, values, rows) == expected.encode()
+    assert gdi_lines(batch, values, rows[:0]) == b""

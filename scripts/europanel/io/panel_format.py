@@ -146,12 +146,29 @@ def info_texts(column: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
     if pa.types.is_list(kind_of) or pa.types.is_large_list(kind_of):
         return pc.binary_join(pc.cast(column, pa.list_(pa.string())), "|")
     if kind == "Float" or pa.types.is_floating(kind_of):
-        values = column.to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
-        distinct, index = np.unique(values, return_inverse=True)
-        # NaN, like a null, is a missing value (np.unique keeps one NaN, last).
-        texts = [None if v != v else f"{v:.6g}" for v in distinct.tolist()]
-        return pa.chunked_array([pa.array(np.array(texts, object)[index.reshape(-1)], pa.string())])
+        return float_texts(column.to_numpy(zero_copy_only=False).astype(np.float64))
     return pc.cast(column, pa.string())
+
+
+def float_texts(values: np.ndarray) -> pa.Array:
+    """Each float as Python's `.6g` text, formatted once per distinct value; NaN (a null
+    read as a float) is a missing value: null."""
+    distinct, index = np.unique(values, return_inverse=True)  # one NaN at most, last
+    texts = [None if v != v else f"{v:.6g}" for v in distinct.tolist()]
+    return pa.array(np.array(texts, object)[index.reshape(-1)], pa.string())
+
+
+def lines_bytes(lines) -> bytes:
+    """Text lines (an Arrow string array without nulls) as bytes, each ending in a
+    newline: joined by Arrow and taken from its data buffer in one copy."""
+    lines = pc.binary_join_element_wise(lines, "\n", "")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    if len(lines) == 0:
+        return b""
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)
+    offsets = offsets[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]].tobytes()
 
 
 def vcf_text(records: pa.Table, definitions: dict) -> bytes:
@@ -186,14 +203,7 @@ def vcf_text(records: pa.Table, definitions: dict) -> bytes:
         info,
         "\t",
     )
-    lines = pc.binary_join_element_wise(lines, "\n", "")
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    # The lines are contiguous in the array's data buffer: take them as one bytes object.
-    offsets = np.frombuffer(lines.buffers()[1], np.int32)[
-        lines.offset : lines.offset + len(lines) + 1
-    ]
-    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]].tobytes()
+    return lines_bytes(lines)
 
 
 def header_lines(panel: dict, definitions: dict, contig_lengths: dict[str, int]) -> list[str]:

@@ -241,28 +241,29 @@ def bundle_patterns(folder: Path, manifest: dict, lattice: Lattice) -> dict:
     patterns: dict = {}
     cohort = manifest["cohort"]
     for contig, entry in manifest["counts"].items():
-        table = pq.read_table(folder / entry["file"])
-        if table.num_rows == 0:
-            continue
-        columns = {c: c.split("_", 2)[2] for c in table.column_names if c.count("_") >= 2}
+        file = pq.ParquetFile(folder / entry["file"])
+        names = file.schema_arrow.names
+        columns = {c: c.split("_", 2)[2] for c in names if c.count("_") >= 2}
         columns = {c: TOTAL if g == cohort else g for c, g in columns.items()}
         labels = sorted(set(columns.values()))
-        shown = np.zeros((table.num_rows, len(labels)), bool)
-        for column, label in columns.items():
-            shown[:, labels.index(label)] |= not_missing(table[column])
-        positions = table["pos"].to_numpy()
-        merge_patterns(
-            patterns,
-            first_patterns(
-                lattice.ploidy.classes(contig, positions),
-                (np.zeros(table.num_rows, np.int64), [None]),
-                shown,
-                labels,
-                np.full(table.num_rows, contig, object),
-                positions,
-                always=frozenset(),
-            ),
-        )
+        for batch in file.iter_batches(batch_size=200_000, columns=["pos", *columns]):
+            n = batch.num_rows
+            shown = np.zeros((n, len(labels)), bool)
+            for column, label in columns.items():
+                shown[:, labels.index(label)] |= not_missing(batch.column(column))
+            positions = batch.column("pos").to_numpy(zero_copy_only=False)
+            merge_patterns(
+                patterns,
+                first_patterns(
+                    lattice.ploidy.classes(contig, positions),
+                    (np.zeros(n, np.int64), [None]),
+                    shown,
+                    labels,
+                    np.full(n, contig, object),
+                    positions,
+                    always=frozenset(),
+                ),
+            )
     return patterns
 
 

@@ -21,11 +21,14 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pysam
 from pysam.libcbgzf import BGZFile
 
 from europanel import __version__
+from europanel.io.panel_format import float_texts, lines_bytes
 from europanel.io.sheets import InputError
 
 # "EU" is an ISO 3166 exceptional reservation: accepted for the whole panel's label only.
@@ -122,16 +125,16 @@ def header_text(contigs: dict[str, int], label: str, panel_name: str, fasta: str
     return "\n".join(lines) + "\n"
 
 
-def gdi_values(batch: dict, group: str | None) -> dict[str, np.ndarray] | None:
+def gdi_values(batch: pa.RecordBatch, group: str | None) -> dict[str, np.ndarray] | None:
     """AC, AN, AF, AC_Het/Hom/Hemi of one group (None = all samples) for a batch of
     panel rows, and which rows the group has values at (published, AN > 0)."""
     suffix = f"_{group}" if group else ""
-    if f"AC{suffix}" not in batch:
+    if f"AC{suffix}" not in batch.schema.names:
         return None
 
     def column(name):
-        values = batch[f"{name}{suffix}"]
-        return np.array([-1 if v is None else v for v in values], dtype=np.int64)
+        values = pc.fill_null(batch.column(f"{name}{suffix}"), -1)
+        return values.to_numpy(zero_copy_only=False).astype(np.int64)
 
     ac, an = column("AC"), column("AN")
     nhomalt, nhemi = column("nhomalt"), column("nhemi")
@@ -147,6 +150,37 @@ def gdi_values(batch: dict, group: str | None) -> dict[str, np.ndarray] | None:
         "AC_Hom": ac_hom,
         "AC_Hemi": nhemi,
     }
+
+
+def gdi_lines(batch: pa.RecordBatch, values: dict[str, np.ndarray], rows: np.ndarray) -> bytes:
+    """The GDI records of `rows` of a panel batch: the panel's site columns, then AC, AN,
+    AF (`.6g`), AC_Het, AC_Hom and AC_Hemi, built column-wise by Arrow."""
+    take = pa.array(rows, pa.int64())
+
+    def site(name):
+        return pc.cast(batch.column(name).take(take), pa.string())
+
+    def number(name):
+        return pc.cast(pa.array(values[name][rows]), pa.string())
+
+    info = pc.binary_join_element_wise(
+        *(
+            pc.binary_join_element_wise(f"{name}=", text, "")
+            for name, text in (
+                ("AC", number("AC")),
+                ("AN", number("AN")),
+                ("AF", float_texts(values["AF"][rows])),
+                ("AC_Het", number("AC_Het")),
+                ("AC_Hom", number("AC_Hom")),
+                ("AC_Hemi", number("AC_Hemi")),
+            )
+        ),
+        ";",
+    )
+    lines = pc.binary_join_element_wise(
+        site("CHROM"), site("POS"), ".", site("REF"), site("ALT"), ".", site("FILTER"), info, "\t"
+    )
+    return lines_bytes(lines)
 
 
 def export_gdi(
@@ -174,24 +208,17 @@ def export_gdi(
             handle.write(header_text(kept, label, panel_name, fasta).encode())
         parquet = pq.ParquetFile(panel_parquet)
         names = set(parquet.schema_arrow.names)
-        for table in parquet.iter_batches(batch_size=READ_BATCH):
-            batch = table.to_pydict()
-            servable = np.array([c.removeprefix("chr") in GDI_CONTIGS for c in batch["CHROM"]])
+        for batch in parquet.iter_batches(batch_size=READ_BATCH):
+            contigs = batch.column("CHROM").to_numpy(zero_copy_only=False)
+            served_contigs = {c for c in set(contigs) if c.removeprefix("chr") in GDI_CONTIGS}
+            servable = np.isin(contigs, list(served_contigs))
             for label, cohort in targets.items():
                 if cohort is not None and f"AC_{cohort}" not in names:
                     continue
                 values = gdi_values(batch, cohort)
                 rows = np.flatnonzero(values["keep"] & servable)
-                lines = [
-                    f"{batch['CHROM'][i]}\t{batch['POS'][i]}\t.\t{batch['REF'][i]}\t"
-                    f"{batch['ALT'][i]}\t.\t{batch['FILTER'][i]}\t"
-                    f"AC={values['AC'][i]};AN={values['AN'][i]};AF={values['AF'][i]:.6g};"
-                    f"AC_Het={values['AC_Het'][i]};AC_Hom={values['AC_Hom'][i]};"
-                    f"AC_Hemi={values['AC_Hemi'][i]}\n"
-                    for i in rows
-                ]
-                handles[label].write("".join(lines).encode())
-                records[label] += len(lines)
+                handles[label].write(gdi_lines(batch, values, rows))
+                records[label] += len(rows)
     finally:
         for handle in handles.values():
             handle.close()
