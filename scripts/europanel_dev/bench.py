@@ -762,6 +762,7 @@ class Bench:
             "length": length,
             "records": sum(records.values()),
             "block_size": block,
+            "used_block_size": used_block_size(data / "results" / "logs" / "count"),
             "declared_mem_mb": declared,
             "rules": totals,
             "wall": run.wall,
@@ -968,6 +969,16 @@ def count_settings(config_path: Path) -> dict:
     config = yaml.safe_load(Path(config_path).read_text())
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
     return stage_settings(config, "count")
+
+
+def used_block_size(count_logs: Path) -> int | None:
+    """The block size a count job derived from its mem_mb (its log's first line, when
+    block_size is null), or None."""
+    for log in sorted(count_logs.rglob("*.log")):
+        for line in log.read_text().splitlines():
+            if line.startswith("block_size ") and "from mem_mb" in line:
+                return int(line.split()[1])
+    return None
 
 
 def schema_allows_null_block_size() -> bool:
@@ -1720,12 +1731,14 @@ def render_big_cohort(bench) -> str:
     ]
     for rule, t in sorted(b["rules"].items()):
         lines.append(f"| {rule} | {t['jobs']} | {t['cpu']:.1f} | {t['max_rss']:.0f} |")
-    if str(b["block_size"]).isdigit() and b["records"] < int(b["block_size"]):
+    block = b.get("used_block_size") or b["block_size"]
+    if str(block).isdigit() and b["records"] < int(block):
         lines.insert(
             2,
             f"The region holds fewer records ({b['records']:,}) than one block "
-            f"({b['block_size']}): the block never fills, so this shows the declared mem_mb "
-            "is not exceeded, not that a full block fits in it. A longer region fills it "
+            f"({block}, as the count job logged it): the block never fills, so this shows "
+            "the declared mem_mb is not exceeded, not that a full block fits in it. A longer "
+            "region fills it "
             "(`BIG_COHORT` in europanel_dev/bench.py; ~5 min and ~7 GB to simulate per 200 kb "
             "at 20,000 samples).\n",
         )
