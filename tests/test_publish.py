@@ -219,3 +219,17 @@ def test_vcf_text_equals_the_naive_writer_on_the_demo_chunks(demo_run):
         table = cast_to_schema(table, arrow_schema(table.schema.names, definitions))
         expected = naive_vcf_text(table.to_pandas(), definitions).encode()
         assert vcf_text(table, definitions) == expected, path
+
+
+def test_lines_bytes_takes_any_slice_of_either_string_type():
+    import pyarrow as pa
+
+    from europanel.io.panel_format import lines_bytes
+
+    lines = ["chr1\t1\t.", "chr1\t22\tx;y", "", "chr2\t333\t."]
+    for kind in (pa.string(), pa.large_string()):
+        array = pa.array(lines, kind)
+        assert lines_bytes(array) == "".join(f"{line}\n" for line in lines).encode()
+        assert lines_bytes(array.slice(1, 2)) == b"chr1\t22\tx;y\n\n"
+        assert lines_bytes(pa.chunked_array([array[:1], array[1:]])) == lines_bytes(array)
+        assert lines_bytes(array.slice(0, 0)) == b""

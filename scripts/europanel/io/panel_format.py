@@ -160,13 +160,17 @@ def float_texts(values: np.ndarray) -> pa.Array:
 
 def lines_bytes(lines) -> bytes:
     """Text lines (an Arrow string array without nulls) as bytes, each ending in a
-    newline: joined by Arrow and taken from its data buffer in one copy."""
-    lines = pc.binary_join_element_wise(lines, "\n", "")
+    newline: joined by Arrow and taken from its data buffer in one copy (as large_string:
+    64-bit offsets, so a slice of any size)."""
+    text = pa.large_string()
+    lines = pc.binary_join_element_wise(
+        pc.cast(lines, text), pa.scalar("\n", text), pa.scalar("", text)
+    )
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     if len(lines) == 0:
         return b""
-    offsets = np.frombuffer(lines.buffers()[1], np.int32)
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)
     offsets = offsets[lines.offset : lines.offset + len(lines) + 1]
     return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]].tobytes()
 
