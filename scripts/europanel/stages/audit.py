@@ -123,9 +123,22 @@ def called_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
     return encoded.indices.to_numpy(zero_copy_only=False), sets
 
 
-def merge_patterns(into: dict, patterns: dict) -> None:
-    for key, first in patterns.items():
-        into.setdefault(key, first)
+def add_patterns(
+    patterns: dict,
+    lattice: Lattice,
+    contigs: np.ndarray,
+    positions: np.ndarray,
+    called: tuple[np.ndarray, list],
+    shown: np.ndarray,
+    labels: list[str],
+    always: frozenset = frozenset([TOTAL]),
+) -> None:
+    """Add a batch of records' patterns to `patterns`, keeping each one's first record
+    (a pattern first seen in an earlier batch keeps that batch's)."""
+    cls = ploidy_classes(lattice, contigs, positions)
+    found = first_patterns(cls, called, shown, labels, contigs, positions, always)
+    for key, first in found.items():
+        patterns.setdefault(key, first)
 
 
 def parquet_patterns(lattice: Lattice, parquet: str) -> dict:
@@ -139,19 +152,14 @@ def parquet_patterns(lattice: Lattice, parquet: str) -> dict:
         shown = np.zeros((batch.num_rows, len(labels)), bool)
         for column, label in columns.items():
             shown[:, labels.index(label)] |= not_missing(batch.column(column))
-        contigs = batch.column("CHROM").to_numpy(zero_copy_only=False)
-        positions = batch.column("POS").to_numpy(zero_copy_only=False)
-        cls = ploidy_classes(lattice, contigs, positions)
-        merge_patterns(
+        add_patterns(
             patterns,
-            first_patterns(
-                cls,
-                called_codes(batch.column("cohorts_called")),
-                shown,
-                labels,
-                contigs,
-                positions,
-            ),
+            lattice,
+            batch.column("CHROM").to_numpy(zero_copy_only=False),
+            batch.column("POS").to_numpy(zero_copy_only=False),
+            called_codes(batch.column("cohorts_called")),
+            shown,
+            labels,
         )
     return patterns
 
@@ -208,9 +216,9 @@ def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20) -> dic
         labels = sorted(set(columns.values()))
         column_label = np.array(
             [labels.index(columns[k]) if k in columns else -1 for k in key_names], np.int64
-        ).reshape(-1)
+        )
         shown = np.zeros((n, len(labels)), bool)
-        label_of_item = column_label[codes] if len(codes) else np.zeros(0, np.int64)
+        label_of_item = column_label[codes]
         keep = with_value & (label_of_item >= 0)
         shown[row_of[keep], label_of_item[keep]] = True
         called = np.array([""] * n, object)
@@ -218,19 +226,14 @@ def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20) -> dic
             is_called = with_value & (codes == key_names.index("cohorts_called"))
             values = pc.replace_substring_regex(items.filter(pa.array(is_called)), "^[^=]*=", "")
             called[row_of[is_called]] = values.to_numpy(zero_copy_only=False)
-        contigs = batch.column("CHROM").to_numpy(zero_copy_only=False)
-        positions = batch.column("POS").to_numpy(zero_copy_only=False)
-        cls = ploidy_classes(lattice, contigs, positions)
-        merge_patterns(
+        add_patterns(
             patterns,
-            first_patterns(
-                cls,
-                called_codes(pa.array(called.tolist(), pa.string())),
-                shown,
-                labels,
-                contigs,
-                positions,
-            ),
+            lattice,
+            batch.column("CHROM").to_numpy(zero_copy_only=False),
+            batch.column("POS").to_numpy(zero_copy_only=False),
+            called_codes(pa.array(called.tolist(), pa.string())),
+            shown,
+            labels,
         )
     return patterns
 
@@ -251,18 +254,15 @@ def bundle_patterns(folder: Path, manifest: dict, lattice: Lattice) -> dict:
             shown = np.zeros((n, len(labels)), bool)
             for column, label in columns.items():
                 shown[:, labels.index(label)] |= not_missing(batch.column(column))
-            positions = batch.column("pos").to_numpy(zero_copy_only=False)
-            merge_patterns(
+            add_patterns(
                 patterns,
-                first_patterns(
-                    lattice.ploidy.classes(contig, positions),
-                    (np.zeros(n, np.int64), [None]),
-                    shown,
-                    labels,
-                    np.full(n, contig, object),
-                    positions,
-                    always=frozenset(),
-                ),
+                lattice,
+                np.full(n, contig, object),
+                batch.column("pos").to_numpy(zero_copy_only=False),
+                (np.zeros(n, np.int64), [None]),
+                shown,
+                labels,
+                always=frozenset(),
             )
     return patterns
 
