@@ -20,7 +20,7 @@ rule audit:
         f"{OUTDIR}/benchmarks/audit.tsv"
     conda:
         "../envs/merge.yaml"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=30,
@@ -32,4 +32,4 @@ rule audit:
         "{params.europanel} audit --bundles {params.bundles}"
         " --settings {params.settings:q}"
         " --vcf {input.vcf} --parquet {input.parquet} --report {input.report}"
-        " --release {input.release} --output {output} > {log} 2>&1"
+        " --release {input.release} --threads {threads} --output {output} > {log} 2>&1"

@@ -209,6 +209,7 @@ def cmd_audit(args) -> None:
         release=args.release,
         previous_release=privacy["previous_release"],
         bundle_k=bundle_min_group_size(privacy),
+        threads=args.threads,
     )
     if problems:
         raise InputError(
@@ -266,4 +267,5 @@ def register(sub) -> None:
     p.add_argument("--report", default=None, help="report summary HTML")
     p.add_argument("--release", default=None, help="this release's JSON")
     p.add_argument("--output", default=None, help="audit result (JSON) to write")
+    p.add_argument("--threads", type=int, default=1, help="threads reading the VCF")
     p.set_defaults(func=cmd_audit)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -101,10 +102,20 @@ def first_patterns(
     called, the labels present with `always`) -> `contig:pos` of the first record with it.
     `called` is (a code per record, the cohort set of each code); `shown`: records x labels."""
     codes, called_sets = called
-    keys = np.column_stack([cls.astype(np.int64), codes.astype(np.int64), shown.astype(np.int64)])
-    if len(keys) == 0:
+    if len(cls) == 0:
         return {}
-    _, first = np.unique(keys, axis=0, return_index=True)
+    # One fixed-width byte string per record (class, code, the labels' bits packed), so
+    # finding each pattern's first record is a 1-D sort of short keys, not a row sort.
+    keys = np.concatenate(
+        [
+            cls.astype(">i8").view(np.uint8).reshape(-1, 8),
+            codes.astype(">i8").view(np.uint8).reshape(-1, 8),
+            np.packbits(shown.astype(bool), axis=1).reshape(len(cls), -1),
+        ],
+        axis=1,
+    )
+    keys = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.shape[1]))).ravel()
+    _, first = np.unique(keys, return_index=True)
     patterns = {}
     for i in sorted(first.tolist()):
         present = always | {labels[j] for j in np.flatnonzero(shown[i])}
@@ -148,7 +159,8 @@ def parquet_patterns(lattice: Lattice, parquet: str) -> dict:
     file = pq.ParquetFile(parquet)
     columns = panel_group_labels(file.schema_arrow.names)
     labels = sorted(set(columns.values()))
-    for batch in file.iter_batches(batch_size=200_000):
+    needed = ["CHROM", "POS", "cohorts_called", *columns]
+    for batch in file.iter_batches(batch_size=200_000, columns=needed):
         shown = np.zeros((batch.num_rows, len(labels)), bool)
         for column, label in columns.items():
             shown[:, labels.index(label)] |= not_missing(batch.column(column))
@@ -172,7 +184,7 @@ def ploidy_classes(lattice: Lattice, contigs: np.ndarray, positions: np.ndarray)
     return cls
 
 
-def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20) -> dict:
+def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20, threads: int = 1) -> dict:
     """The patterns of the panel's VCF, from the INFO keys each record carries (a key is
     written only with a value), read in batches with Arrow's CSV reader."""
     from pyarrow import csv
@@ -202,39 +214,54 @@ def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20) -> dic
         ),
     )
     patterns: dict = {}
-    for batch in reader:
-        n = batch.num_rows
-        items = pc.split_pattern(batch.column("INFO"), ";")
-        row_of = pc.list_parent_indices(items).to_numpy(zero_copy_only=False)
-        items = pc.list_flatten(items)
-        with_value = pc.match_substring(items, "=").to_numpy(zero_copy_only=False)
-        keys = pc.replace_substring_regex(items, "=.*", "")
-        key_codes = pc.dictionary_encode(keys)
-        key_names = key_codes.dictionary.to_pylist()
-        codes = key_codes.indices.to_numpy(zero_copy_only=False)
-        columns = panel_group_labels(key_names)
-        labels = sorted(set(columns.values()))
-        column_label = np.array(
-            [labels.index(columns[k]) if k in columns else -1 for k in key_names], np.int64
-        )
-        shown = np.zeros((n, len(labels)), bool)
-        label_of_item = column_label[codes]
-        keep = with_value & (label_of_item >= 0)
-        shown[row_of[keep], label_of_item[keep]] = True
-        called = np.array([""] * n, object)
-        if "cohorts_called" in key_names:
-            is_called = with_value & (codes == key_names.index("cohorts_called"))
-            values = pc.replace_substring_regex(items.filter(pa.array(is_called)), "^[^=]*=", "")
-            called[row_of[is_called]] = values.to_numpy(zero_copy_only=False)
-        add_patterns(
-            patterns,
-            lattice,
-            batch.column("CHROM").to_numpy(zero_copy_only=False),
-            batch.column("POS").to_numpy(zero_copy_only=False),
-            called_codes(pa.array(called.tolist(), pa.string())),
-            shown,
-            labels,
-        )
+    # Batches in parallel (Arrow's kernels release the GIL), merged in file order so
+    # each pattern keeps its first record; at most `threads` batches in memory at once.
+    with ThreadPoolExecutor(threads) as pool:
+        pending: list = []
+        for batch in _with_end(reader):
+            if batch is not None:
+                pending.append(pool.submit(vcf_batch_patterns, lattice, batch))
+            if len(pending) >= threads or (batch is None and pending):
+                for done in pending:
+                    for key, first in done.result().items():
+                        patterns.setdefault(key, first)
+                pending = []
+    return patterns
+
+
+def _with_end(batches):
+    yield from batches
+    yield None
+
+
+def vcf_batch_patterns(lattice: Lattice, batch: pa.RecordBatch) -> dict:
+    """The patterns of one batch of VCF records (CHROM, POS, INFO)."""
+    info = batch.column("INFO")
+    # A record's keys and which have a value: its INFO with the values cut out
+    # (`AC=3;AN=8;X` -> `AC=;AN=;X`). Records share a few dozen of these, so each is
+    # split in Python once per batch.
+    signatures = pc.dictionary_encode(pc.replace_substring_regex(info, "=[^;]*", "="))
+    keyed = [
+        {item[:-1] for item in text.split(";") if item.endswith("=")}
+        for text in signatures.dictionary.to_pylist()
+    ]
+    columns = panel_group_labels(sorted(set().union(*keyed)))
+    labels = sorted(set(columns.values()))
+    shown_by_signature = np.zeros((len(keyed), len(labels)), bool)
+    for row, keys in enumerate(keyed):
+        for key in keys & columns.keys():
+            shown_by_signature[row, labels.index(columns[key])] = True
+    called = pc.struct_field(pc.extract_regex(info, r"(?:^|;)cohorts_called=(?P<value>[^;]*)"), [0])
+    patterns: dict = {}
+    add_patterns(
+        patterns,
+        lattice,
+        batch.column("CHROM").to_numpy(zero_copy_only=False),
+        batch.column("POS").to_numpy(zero_copy_only=False),
+        called_codes(called),
+        shown_by_signature[signatures.indices.to_numpy(zero_copy_only=False)],
+        labels,
+    )
     return patterns
 
 
@@ -320,8 +347,10 @@ def audit(
     release: str | None = None,
     previous_release: str | None = None,
     bundle_k: int | None = None,
+    threads: int = 1,
 ) -> tuple[list[str], dict]:
-    """Every leak found in the published files, and what was checked."""
+    """Every leak found in the published files, and what was checked (`threads`: for
+    reading the VCF)."""
     manifests = list(manifests_by_folder.values())
     lattice = Lattice(manifests)
     problems: list[str] = []
@@ -331,7 +360,7 @@ def audit(
         checked["panel Parquet patterns"] = len(patterns)
         problems += audit_patterns(lattice, patterns, k, parquet)
     if vcf:
-        patterns = vcf_patterns(lattice, vcf)
+        patterns = vcf_patterns(lattice, vcf, threads=threads)
         checked["panel VCF patterns"] = len(patterns)
         problems += audit_patterns(lattice, patterns, k, vcf)
     for folder, manifest in manifests_by_folder.items():
