@@ -25,7 +25,9 @@ def filtering_allele_frequency(ac: np.ndarray, an: np.ndarray, confidence: float
     ac = np.asarray(ac, dtype=np.float64)
     an = np.asarray(an, dtype=np.float64)
     defined = (ac > 1) & (an > 0)
-    lam = gammainccinv(np.where(defined, ac, 2.0), confidence)
+    # The quantile depends on AC alone, and a chunk has few distinct ACs: one call each.
+    distinct, inverse = np.unique(np.where(defined, ac, 2.0), return_inverse=True)
+    lam = gammainccinv(distinct, confidence)[inverse.reshape(ac.shape)]
     return np.where(defined, lam / np.where(an > 0, an, 1.0), 0.0)
 
 

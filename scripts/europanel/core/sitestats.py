@@ -55,43 +55,20 @@ def log_factorials(top: int) -> np.ndarray:
     return _LOG_FACTORIALS
 
 
-def _hwe_exact_one(hom_ref: int, het: int, hom_alt: int) -> tuple[float, float]:
-    """(two-sided, excess-het) exact HWE p-values of one genotype count triple.
+HWE_BATCH_VALUES = 1 << 20  # het-count probabilities at once (~12 arrays of 8 bytes each)
+
+
+def hardy_weinberg_p(
+    hom_ref, het, hom_alt, batch_values: int = HWE_BATCH_VALUES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact HWE p-values (two-sided, and one-sided for excess heterozygosity) per site.
 
     Wigginton, Cutler & Abecasis (2005): given n genotypes and the rare allele count,
     the het count h has P(h) = n! / (n_AA! h! n_aa!) 2^h n_A! n_a! / (2n)!. Two-sided:
     the sum of P(h) over h at most as likely as observed; excess het: P(H >= h_obs).
-    """
-    n = hom_ref + het + hom_alt
-    rare = 2 * min(hom_ref, hom_alt) + het
-    if n == 0:
-        return math.nan, math.nan
-    common = 2 * n - rare
-    h = np.arange(rare % 2, rare + 1, 2)
-    log_fact = log_factorials(2 * n)
-    log_p = (
-        log_fact[n]
-        - log_fact[(rare - h) // 2]
-        - log_fact[h]
-        - log_fact[(common - h) // 2]
-        + h * math.log(2)
-        + log_fact[rare]
-        + log_fact[common]
-        - log_fact[2 * n]
-    )
-    p = np.exp(log_p - log_p.max())
-    p /= p.sum()  # exact up to rounding; the normalisation removes the log-gamma error
-    observed = p[(het - rare % 2) // 2]
-    two_sided = min(1.0, float(p[p <= observed * (1 + 1e-7)].sum()))
-    excess = min(1.0, float(p[h >= het].sum()))
-    return two_sided, excess
-
-
-def hardy_weinberg_p(hom_ref, het, hom_alt) -> tuple[np.ndarray, np.ndarray]:
-    """Exact HWE p-values (two-sided, and one-sided for excess heterozygosity) per site.
-
-    One exact computation per distinct (hom-ref, het, hom-alt) triple: most sites share
-    their counts with others (rare variants above all). NaN where no genotype is called.
+    One computation per distinct (hom-ref, het, hom-alt) triple (most sites share their
+    counts with others, rare variants above all), all triples at once in batches.
+    NaN where no genotype is called.
     """
     triples = np.column_stack([np.asarray(a, dtype=np.int64) for a in (hom_ref, het, hom_alt)])
     two_sided = np.full(len(triples), np.nan)
@@ -99,9 +76,74 @@ def hardy_weinberg_p(hom_ref, het, hom_alt) -> tuple[np.ndarray, np.ndarray]:
     if not len(triples):
         return two_sided, excess
     unique, inverse = np.unique(triples, axis=0, return_inverse=True)
-    results = np.array([_hwe_exact_one(*map(int, t)) for t in unique]).reshape(-1, 2)
+    unique_two, unique_excess = np.full(len(unique), np.nan), np.full(len(unique), np.nan)
+    called = np.flatnonzero(unique.sum(axis=1) > 0)
+    rare = 2 * np.minimum(unique[called, 0], unique[called, 2]) + unique[called, 1]
+    values = np.cumsum(rare // 2 + 1)  # probabilities up to and including each triple's
+    start = 0
+    while start < len(called):
+        # At least one triple per batch, however many het counts it has.
+        stop = max(start + 1, int(np.searchsorted(values, values[start] + batch_values)))
+        batch = called[start:stop]
+        unique_two[batch], unique_excess[batch] = _hwe_exact(*unique[batch].T)
+        start = stop
     inverse = inverse.reshape(-1)
-    return results[inverse, 0], results[inverse, 1]
+    return unique_two[inverse], unique_excess[inverse]
+
+
+def _hwe_exact(hom_ref, het, hom_alt) -> tuple[np.ndarray, np.ndarray]:
+    """(two-sided, excess-het) exact HWE p-values of genotype count triples with n > 0.
+
+    The probabilities of all triples sit in one flat array, a triple's het counts h =
+    rare % 2, rare % 2 + 2, ..., rare in order. Each float is what a per-triple loop
+    computes: the same element-wise operations, and every sum is over one triple's
+    values in order (`_row_sums`), so the p-values are the same to the last bit.
+    """
+    n = hom_ref + het + hom_alt
+    rare = 2 * np.minimum(hom_ref, hom_alt) + het
+    common = 2 * n - rare
+    lengths = rare // 2 + 1
+    row = np.repeat(np.arange(len(n)), lengths)
+    starts = np.cumsum(lengths) - lengths
+    h = rare[row] % 2 + 2 * (np.arange(len(row)) - starts[row])
+    n_, rare_, common_ = n[row], rare[row], common[row]
+    log_fact = log_factorials(2 * int(n.max()))
+    log_p = (
+        log_fact[n_]
+        - log_fact[(rare_ - h) // 2]
+        - log_fact[h]
+        - log_fact[(common_ - h) // 2]
+        + h * math.log(2)
+        + log_fact[rare_]
+        + log_fact[common_]
+        - log_fact[2 * n_]
+    )
+    p = np.exp(log_p - np.maximum.reduceat(log_p, starts)[row])
+    p /= _row_sums(p, row, len(n))[row]  # exact up to rounding; removes the log-gamma error
+    observed = p[starts + (het - rare % 2) // 2]
+    at_most_as_likely = p <= observed[row] * (1 + 1e-7)
+    two_sided = _row_sums(p[at_most_as_likely], row[at_most_as_likely], len(n))
+    at_least_observed = h >= het[row]
+    excess = _row_sums(p[at_least_observed], row[at_least_observed], len(n))
+    return np.minimum(1.0, two_sided), np.minimum(1.0, excess)
+
+
+def _row_sums(values: np.ndarray, row: np.ndarray, rows: int) -> np.ndarray:
+    """Per row, the sum of its values (`row`: each value's row, rows in order, a row's
+    values contiguous), summed as numpy sums a 1-D array: rows of one length are stacked
+    into a matrix and summed along axis 1, which numpy does row by row with the same
+    pairwise summation (a plain cumulative sum would round differently)."""
+    lengths = np.bincount(row, minlength=rows)
+    by_length = np.argsort(lengths, kind="stable")
+    ordered = values[np.argsort(lengths[row], kind="stable")]
+    sums = np.zeros(rows)
+    first_row = first_value = 0
+    for length, count in zip(*np.unique(lengths[by_length], return_counts=True)):
+        block = ordered[first_value : first_value + length * count].reshape(count, length)
+        sums[by_length[first_row : first_row + count]] = block.sum(axis=1)
+        first_row += count
+        first_value += length * count
+    return sums
 
 
 # --- cross-country heterogeneity ----------------------------------------------------------
