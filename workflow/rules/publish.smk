@@ -40,7 +40,7 @@ rule publish:
         f"{OUTDIR}/benchmarks/publish.tsv"
     conda:
         "../envs/publish.yaml"
-    threads: 1
+    threads: 2  # the Parquet is joined while the VCF is indexed
     resources:
         mem_mb=publish_mem_mb,
         runtime=publish_runtime,

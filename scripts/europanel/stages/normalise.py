@@ -5,9 +5,10 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
 1. `view -r`: the chunk widened by `realign_window` on both sides, because
    left-alignment moves an indel left (into the chunk from the right) and
    trimming a shared prefix moves a record right; keep only sheet samples
-   (`-I`: the input's INFO AC/AN are never read, they may disagree with its GT);
+   (`--no-update`: the input's INFO AC/AN are never read, they may disagree with its GT);
 2. `annotate`: rename contigs to the reference's names, drop INFO and every
-   FORMAT field counting does not need;
+   FORMAT field counting does not need. When the file holds exactly the sheet's
+   samples in order, `annotate -r` does steps 1 and 2 in one pass;
 3. `norm -m -any -f`: split multiallelics, left-align, check REF;
 4. `norm -d exact`: remove exact duplicates (not combinable with -m in one call);
 5. `view -t`: keep records whose *normalised* POS is in the chunk, so each
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +87,37 @@ def ref_mismatches(messages: str) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def file_samples(path: str) -> list[str]:
+    with pysam.VariantFile(path) as vcf:
+        return list(vcf.header.samples)
+
+
+@contextmanager
+def read_errors(path: str, window: str):
+    """bcftools failing to read `window` of an input becomes one readable InputError."""
+    try:
+        yield
+    except RuntimeError as error:
+        # The header was validated before the run; a block that fails to decode
+        # later means the file is damaged (a corrupted copy).
+        detail = str(error).split("stderr=")[-1].replace("\\n", " ").strip(" '\")")
+        if "Undefined tags" in detail:
+            # Not damage: a FORMAT key written twice in a record, or one no
+            # ##FORMAT line declares (validation looks at the first records only).
+            raise InputError(
+                f"{path}: a record in {window} has a FORMAT key written twice or "
+                "not declared by a ##FORMAT header line, so bcftools cannot keep "
+                f"only the sheet's samples; find it with `bcftools view {path} "
+                f"-r {window} > /dev/null` (htslib names the key), then declare "
+                "the key (`bcftools annotate -h`) or write it once"
+            ) from None
+        raise InputError(
+            f"{path}: cannot be read in {window} (bcftools: {detail}); the "
+            "file is damaged: copy it again from the source (compare checksums) or "
+            f"re-create it, and check it with `bcftools view {path} > /dev/null`"
+        ) from None
+
+
 def normalise_chunk(
     inputs: list[InputContigs],
     chunk: Chunk,
@@ -140,7 +173,21 @@ def normalise_to_bcf(
     for k, (path, name) in enumerate(sources):
         window = f"{name}:{max(1, chunk.start - realign_window)}-{chunk.end + realign_window}"
         raw, annotated = tmp / f"raw{k}.bcf", tmp / f"annotated{k}.bcf"
-        try:
+        strip = ["--rename-chrs", str(rename), "-x", f"INFO,^{keep_format}", "-Ou"]
+        if file_samples(path) == samples:
+            # The file holds exactly the sheet's samples, in order (the usual case): one
+            # pass reads the window and strips the fields, without a BCF in between. If it
+            # fails, the two passes below run and name the problem.
+            try:
+                run_bcftools(
+                    bcftools.annotate, "--no-version", "-r", window, *strip,
+                    "-o", str(annotated), path,
+                )  # fmt: skip
+                pieces.append(annotated)
+                continue
+            except RuntimeError:
+                pass
+        with read_errors(path, window):
             run_bcftools(
                 bcftools.view,
                 "--no-version",
@@ -156,37 +203,7 @@ def normalise_to_bcf(
                 str(raw),
                 path,
             )
-        except RuntimeError as error:
-            # The header was validated before the run; a block that fails to decode
-            # later means the file is damaged (a corrupted copy).
-            detail = str(error).split("stderr=")[-1].replace("\\n", " ").strip(" '\")")
-            if "Undefined tags" in detail:
-                # Not damage: a FORMAT key written twice in a record, or one no
-                # ##FORMAT line declares (validation looks at the first records only).
-                raise InputError(
-                    f"{path}: a record in {window} has a FORMAT key written twice or "
-                    "not declared by a ##FORMAT header line, so bcftools cannot keep "
-                    f"only the sheet's samples; find it with `bcftools view {path} "
-                    f"-r {window} > /dev/null` (htslib names the key), then declare "
-                    "the key (`bcftools annotate -h`) or write it once"
-                ) from None
-            raise InputError(
-                f"{path}: cannot be read in {window} (bcftools: {detail}); the "
-                "file is damaged: copy it again from the source (compare checksums) or "
-                f"re-create it, and check it with `bcftools view {path} > /dev/null`"
-            ) from None
-        run_bcftools(
-            bcftools.annotate,
-            "--no-version",
-            "--rename-chrs",
-            str(rename),
-            "-x",
-            f"INFO,^{keep_format}",
-            "-Ou",
-            "-o",
-            str(annotated),
-            str(raw),
-        )
+        run_bcftools(bcftools.annotate, "--no-version", *strip, "-o", str(annotated), str(raw))
         pieces.append(annotated)
     joined = pieces[0]
     if len(pieces) > 1:

@@ -7,6 +7,7 @@ formats themselves (INFO definitions, header, records, schema) are in io/panel_f
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -82,24 +83,34 @@ def join_panel(
             raise ValueError(f"{part}: columns differ from {parquet_parts[0]}; rerun the merge")
     definitions = info_definitions(schema.names, cohorts)
     partial_gz, partial_parquet = f"{vcf_gz}.partial.gz", f"{parquet}.partial"
-    header = "\n".join(header_lines(panel, definitions, contig_lengths)) + "\n"
-    with BGZFile(partial_gz, "wb") as vcf:
-        vcf.write(header.encode())
-    with open(partial_gz, "r+b") as vcf:
-        # Overwrite the header file's EOF block with the parts, then end with one EOF block.
-        vcf.seek(-len(BGZF_EOF), os.SEEK_END)
-        for part in vcf_parts:
-            vcf.write(bgzf_body(part))
-        vcf.write(BGZF_EOF)
-        vcf.truncate()
-    records = 0
-    with pq.ParquetWriter(partial_parquet, schema) as table_writer:
-        for part in parquet_parts:
-            table = pq.read_table(part)
-            table_writer.write_table(table)
-            records += table.num_rows
-    pysam.tabix_index(partial_gz, preset="vcf", force=True)
+    # The Parquet is joined on a second thread while the VCF is joined and indexed here
+    # (Arrow and htslib both release the GIL).
+    with ThreadPoolExecutor(1) as pool:
+        joined_parquet = pool.submit(join_parquet, parquet_parts, schema, partial_parquet)
+        header = "\n".join(header_lines(panel, definitions, contig_lengths)) + "\n"
+        with BGZFile(partial_gz, "wb") as vcf:
+            vcf.write(header.encode())
+        with open(partial_gz, "r+b") as vcf:
+            # Overwrite the header file's EOF block with the parts, then end with one EOF block.
+            vcf.seek(-len(BGZF_EOF), os.SEEK_END)
+            for part in vcf_parts:
+                vcf.write(bgzf_body(part))
+            vcf.write(BGZF_EOF)
+            vcf.truncate()
+        pysam.tabix_index(partial_gz, preset="vcf", force=True)
+        records = joined_parquet.result()
     os.replace(f"{partial_gz}.tbi", f"{vcf_gz}.tbi")
     os.replace(partial_gz, vcf_gz)
     os.replace(partial_parquet, parquet)
+    return records
+
+
+def join_parquet(parts: list[str], schema: pa.Schema, path: str) -> int:
+    """The parts' rows as one Parquet file, a row group per part; returns the row count."""
+    records = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        for part in parts:
+            table = pq.read_table(part)
+            writer.write_table(table)
+            records += table.num_rows
     return records
