@@ -27,7 +27,7 @@ from europanel.core.disclosure import (
     release_problems,
 )
 from europanel.core.regions import AUTOSOMAL, X_NONPAR, Y_NONPAR
-from europanel.stages.audit import Lattice, audit
+from europanel.stages.audit import Lattice, audit, decode_patterns
 
 
 def naive_rank(rows: list[list[int]]) -> int:
@@ -289,6 +289,58 @@ def test_audit_catches_a_leak_put_into_the_demo_panel(demo_run, tmp_path, capsys
     message = capsys.readouterr().err
     assert status == 2 and "Traceback" not in message
     assert "small group(s) be derived" in message and "do not release them" in message
+
+
+def test_chunked_audit_equals_the_whole_file_audit_and_misses_no_record(demo_run, tmp_path):
+    """The workflow audits the panel chunk by chunk (audit-chunk jobs) and joins their
+    patterns: the same patterns, first records and problems as reading each file whole,
+    and a record no chunk covers is reported."""
+    from europanel.cli import main
+    from europanel.stages.audit import parquet_patterns, region_patterns, vcf_patterns
+
+    panel = demo_run / "results/panel"
+    vcf, parquet = str(panel / "demo.sites.vcf.gz"), str(panel / "demo.sites.parquet")
+    manifests = demo_manifests(demo_run)
+    lattice = Lattice(list(manifests.values()))
+    table = pd.read_parquet(parquet, columns=["CHROM", "POS"])
+    # Regions that cut contigs between records, in genome (file) order.
+    regions = []
+    for contig, positions in table.groupby("CHROM", sort=False)["POS"]:
+        middle = int(positions.iloc[len(positions) // 2])
+        regions += [f"{contig}:1-{middle}", f"{contig}:{middle + 1}-300000000"]
+    files = []
+    for i, region in enumerate(regions):
+        out = tmp_path / f"chunk{i}.json"
+        args = ["audit-chunk", "--bundles", *manifests, "--vcf", vcf, "--parquet", parquet]
+        assert main(args + ["--region", region, "--output", str(out)]) == 0
+        files.append(str(out))
+    joined = {"vcf": {}, "parquet": {}}
+    for region in regions:
+        found = region_patterns(lattice, vcf, parquet, region)
+        for kind in joined:
+            for key, first in decode_patterns(found[kind]["patterns"]).items():
+                joined[kind].setdefault(key, first)
+    assert list(joined["vcf"].items()) == list(vcf_patterns(lattice, vcf).items())
+    assert list(joined["parquet"].items()) == list(parquet_patterns(lattice, parquet).items())
+    whole = audit(manifests, 5, parquet=parquet, vcf=vcf)
+    assert audit(manifests, 5, parquet=parquet, vcf=vcf, region_files=files) == whole
+    # One chunk left out: its records were not audited, and the audit says so.
+    problems, _ = audit(manifests, 5, parquet=parquet, vcf=vcf, region_files=files[1:])
+    assert len(problems) == 2 and all("records outside the chunks" in p for p in problems)
+    # A leak in the Parquet is found through the chunks too.
+    leaky_table = pd.read_parquet(parquet)
+    row = leaky_table.index[leaky_table["cohorts_called"] == "EE,IT,NL"][0]
+    for g in ("NWE", "SEU", "XX", "XY", "NWE_XX", "NWE_XY", "SEU_XX", "SEU_XY"):
+        leaky_table.loc[row, f"AC_{g}"] = 1
+    leaky = tmp_path / "leaky.parquet"
+    leaky_table.to_parquet(leaky, index=False)
+    leaky_files = []
+    for i, region in enumerate(regions):
+        out = tmp_path / f"leaky{i}.json"
+        out.write_text(json.dumps(region_patterns(lattice, vcf, str(leaky), region)))
+        leaky_files.append(str(out))
+    problems, _ = audit(manifests, 5, parquet=str(leaky), region_files=leaky_files)
+    assert problems == audit(manifests, 5, parquet=str(leaky))[0] != []
 
 
 # The audit's pattern readers (column-wise, Arrow) against naive record-by-record twins.

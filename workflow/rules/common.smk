@@ -109,9 +109,11 @@ else:
     CONTIG_LENGTHS = read_fai(FASTA)
     CONTIGS = config["contigs"] or default_contigs(CONTIG_LENGTHS)
 
-CHUNKS = [
-    chunk.name for chunk in make_chunks(CONTIG_LENGTHS, CONTIGS, config["chunk_size"])
-]
+CHUNK_REGIONS = {
+    chunk.name: chunk.region
+    for chunk in make_chunks(CONTIG_LENGTHS, CONTIGS, config["chunk_size"])
+}
+CHUNKS = list(CHUNK_REGIONS)
 
 
 wildcard_constraints:

@@ -34,11 +34,11 @@ rule merge:
         f"{OUTDIR}/logs/merge/{{chunk}}.log",
     benchmark:
         f"{OUTDIR}/benchmarks/merge/{{chunk}}.tsv"
-    conda:
-        "../envs/merge.yaml"
     # Merges before the publish parts waiting for cores: a part cannot start before its
     # merge, so a merge left for last leaves its part to run alone at the end.
     priority: 1
+    conda:
+        "../envs/merge.yaml"
     threads: 1
     resources:
         mem_mb=merge_mem_mb,

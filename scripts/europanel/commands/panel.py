@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -210,6 +211,7 @@ def cmd_audit(args) -> None:
         previous_release=privacy["previous_release"],
         bundle_k=bundle_min_group_size(privacy),
         threads=args.threads,
+        region_files=args.chunk_patterns,
     )
     if problems:
         raise InputError(
@@ -221,6 +223,23 @@ def cmd_audit(args) -> None:
     if args.output:
         Path(args.output).write_text(text + "\n")
     print(f"audit passed: {checked}", file=sys.stderr)
+
+
+def cmd_audit_chunk(args) -> None:
+    from europanel.stages.audit import Lattice, region_patterns
+    from europanel.stages.bundle import Bundle
+
+    lattice = Lattice([Bundle.open(folder).manifest for folder in args.bundles])
+    found = region_patterns(lattice, args.vcf, args.parquet, args.region)
+    partial = f"{args.output}.partial"
+    Path(partial).write_text(json.dumps(found) + "\n")
+    os.replace(partial, args.output)
+    print(
+        f"{args.region}: {found['vcf']['records']} VCF and {found['parquet']['records']} "
+        f"Parquet records, {len(found['vcf']['patterns'])} and "
+        f"{len(found['parquet']['patterns'])} patterns",
+        file=sys.stderr,
+    )
 
 
 def register(sub) -> None:
@@ -268,4 +287,18 @@ def register(sub) -> None:
     p.add_argument("--release", default=None, help="this release's JSON")
     p.add_argument("--output", default=None, help="audit result (JSON) to write")
     p.add_argument("--threads", type=int, default=1, help="threads reading the VCF")
+    p.add_argument(
+        "--chunk-patterns",
+        nargs="+",
+        default=None,
+        help="audit-chunk outputs, in genome order: the VCF's and Parquet's patterns",
+    )
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("audit-chunk", help="the panel's record patterns in one chunk")
+    p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    p.add_argument("--vcf", required=True, help="panel VCF (bgzipped, tabix-indexed)")
+    p.add_argument("--parquet", required=True, help="panel Parquet")
+    p.add_argument("--region", required=True, help="the chunk, contig:start-end")
+    p.add_argument("--output", required=True, help="patterns (JSON) for `audit`")
+    p.set_defaults(func=cmd_audit_chunk)

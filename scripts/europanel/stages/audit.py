@@ -161,19 +161,24 @@ def parquet_patterns(lattice: Lattice, parquet: str) -> dict:
     labels = sorted(set(columns.values()))
     needed = ["CHROM", "POS", "cohorts_called", *columns]
     for batch in file.iter_batches(batch_size=200_000, columns=needed):
-        shown = np.zeros((batch.num_rows, len(labels)), bool)
-        for column, label in columns.items():
-            shown[:, labels.index(label)] |= not_missing(batch.column(column))
-        add_patterns(
-            patterns,
-            lattice,
-            batch.column("CHROM").to_numpy(zero_copy_only=False),
-            batch.column("POS").to_numpy(zero_copy_only=False),
-            called_codes(batch.column("cohorts_called")),
-            shown,
-            labels,
-        )
+        add_parquet_patterns(patterns, lattice, batch, columns, labels)
     return patterns
+
+
+def add_parquet_patterns(patterns: dict, lattice: Lattice, batch, columns: dict, labels) -> None:
+    """Add a batch of Parquet records' patterns (`columns`: count column -> its label)."""
+    shown = np.zeros((batch.num_rows, len(labels)), bool)
+    for column, label in columns.items():
+        shown[:, labels.index(label)] |= not_missing(batch.column(column))
+    add_patterns(
+        patterns,
+        lattice,
+        batch.column("CHROM").to_numpy(zero_copy_only=False),
+        batch.column("POS").to_numpy(zero_copy_only=False),
+        called_codes(batch.column("cohorts_called")),
+        shown,
+        labels,
+    )
 
 
 def ploidy_classes(lattice: Lattice, contigs: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -184,9 +189,30 @@ def ploidy_classes(lattice: Lattice, contigs: np.ndarray, positions: np.ndarray)
     return cls
 
 
+VCF_COLUMNS = ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+
+
+def vcf_csv_options(read_options) -> dict:
+    """Arrow CSV reader options for VCF records: tab-separated, no quoting, CHROM, POS
+    and INFO read."""
+    from pyarrow import csv
+
+    return {
+        "read_options": read_options,
+        "parse_options": csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+        "convert_options": csv.ConvertOptions(
+            column_types={n: pa.int64() if n == "POS" else pa.string() for n in VCF_COLUMNS},
+            include_columns=["CHROM", "POS", "INFO"],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
 def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20, threads: int = 1) -> dict:
-    """The patterns of the panel's VCF, from the INFO keys each record carries (a key is
-    written only with a value), read in batches with Arrow's CSV reader."""
+    """The patterns of the panel's VCF (the whole file, bgzipped or gzipped), from the INFO
+    keys each record carries (a key is written only with a value), read in batches with
+    Arrow's CSV reader."""
     from pyarrow import csv
 
     header_lines = header_bytes = 0
@@ -196,21 +222,15 @@ def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20, thread
                 break
             header_lines += 1
             header_bytes += len(line)
-    names = ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
     reader = csv.open_csv(
         pa.input_stream(vcf, compression="gzip"),
-        read_options=csv.ReadOptions(
-            # The header is skipped within the first block: a block holds all of it.
-            skip_rows=header_lines,
-            column_names=names,
-            block_size=max(batch_bytes, 2 * header_bytes),
-        ),
-        parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
-        convert_options=csv.ConvertOptions(
-            column_types={n: pa.int64() if n == "POS" else pa.string() for n in names},
-            include_columns=["CHROM", "POS", "INFO"],
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
+        **vcf_csv_options(
+            csv.ReadOptions(
+                # The header is skipped within the first block: a block holds all of it.
+                skip_rows=header_lines,
+                column_names=VCF_COLUMNS,
+                block_size=max(batch_bytes, 2 * header_bytes),
+            )
         ),
     )
     patterns: dict = {}
@@ -263,6 +283,119 @@ def vcf_batch_patterns(lattice: Lattice, batch: pa.RecordBatch) -> dict:
         labels,
     )
     return patterns
+
+
+REGION_BATCH_RECORDS = 20_000
+
+
+def region_patterns(lattice: Lattice, vcf: str, parquet: str, region: str) -> dict:
+    """One `audit-chunk` job: the patterns of the panel VCF's and Parquet's records whose POS
+    lies in `region` (`contig:start-end`, a chunk), and how many records each holds there.
+    The VCF is read through its tabix index, the Parquet by the row groups whose statistics
+    overlap the region; both in file order, so each pattern keeps its first record."""
+    contig, span = region.rsplit(":", 1)
+    start, end = (int(x) for x in span.split("-"))
+    found = {"vcf": {}, "parquet": {}}
+    records = {"vcf": 0, "parquet": 0}
+    for batch in vcf_region_batches(vcf, contig, start, end):
+        records["vcf"] += batch.num_rows
+        for key, first in vcf_batch_patterns(lattice, batch).items():
+            found["vcf"].setdefault(key, first)
+    file = pq.ParquetFile(parquet)
+    columns = panel_group_labels(file.schema_arrow.names)
+    labels = sorted(set(columns.values()))
+    needed = ["CHROM", "POS", "cohorts_called", *columns]
+    groups = overlapping_row_groups(file, contig, start, end)
+    for batch in file.iter_batches(batch_size=200_000, columns=needed, row_groups=groups):
+        inside = pc.and_(
+            pc.equal(batch.column("CHROM"), contig),
+            pc.and_(
+                pc.greater_equal(batch.column("POS"), start),
+                pc.less_equal(batch.column("POS"), end),
+            ),
+        )
+        batch = batch.filter(inside)
+        records["parquet"] += batch.num_rows
+        add_parquet_patterns(found["parquet"], lattice, batch, columns, labels)
+    return {
+        "region": region,
+        **{
+            kind: {"records": records[kind], "patterns": encode_patterns(found[kind])}
+            for kind in found
+        },
+    }
+
+
+def vcf_region_batches(vcf: str, contig: str, start: int, end: int):
+    """The VCF's records with POS in [start, end] (tabix also returns records that start
+    before and overlap it), as Arrow batches of CHROM, POS, INFO."""
+
+    import pysam
+
+    with pysam.TabixFile(vcf) as tabix:
+        if contig not in tabix.contigs:
+            return
+        lines = []
+        for line in tabix.fetch(contig, start - 1, end):
+            if int(line.split("\t", 2)[1]) >= start:
+                lines.append(line)
+            if len(lines) == REGION_BATCH_RECORDS:
+                yield _parse_records(lines)
+                lines = []
+        if lines:
+            yield _parse_records(lines)
+
+
+def _parse_records(lines: list[str]) -> pa.RecordBatch:
+    from pyarrow import csv
+
+    text = ("\n".join(lines) + "\n").encode()
+    options = vcf_csv_options(csv.ReadOptions(column_names=VCF_COLUMNS, block_size=len(text) + 1))
+    table = csv.read_csv(pa.BufferReader(text), **options)
+    return table.combine_chunks().to_batches()[0]
+
+
+def overlapping_row_groups(file: pq.ParquetFile, contig: str, start: int, end: int) -> list[int]:
+    """Row groups that may hold records of contig:start-end (by their statistics; a row
+    group without statistics is read)."""
+    names = file.schema_arrow.names
+    chrom, pos = names.index("CHROM"), names.index("POS")
+    groups = []
+    for i in range(file.metadata.num_row_groups):
+        group = file.metadata.row_group(i)
+        chrom_stats, pos_stats = group.column(chrom).statistics, group.column(pos).statistics
+        if chrom_stats is not None and chrom_stats.has_min_max:
+            if not chrom_stats.min <= contig <= chrom_stats.max:
+                continue
+        if pos_stats is not None and pos_stats.has_min_max:
+            if pos_stats.max < start or pos_stats.min > end:
+                continue
+        groups.append(i)
+    return groups
+
+
+def encode_patterns(patterns: dict) -> list:
+    """Patterns as JSON: [ploidy class, cohorts called (sorted) or null, labels, first]."""
+    return [
+        [cls, None if called is None else sorted(called), sorted(labels), first]
+        for (cls, called, labels), first in patterns.items()
+    ]
+
+
+def decode_patterns(rows: list) -> dict:
+    return {
+        (cls, None if called is None else frozenset(called), frozenset(labels)): first
+        for cls, called, labels, first in rows
+    }
+
+
+def panel_records(kind: str, path: str) -> int:
+    """Records in the panel's Parquet (its metadata) or VCF (its tabix index)."""
+    if kind == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    from pysam import bcftools
+
+    return int(bcftools.index("-n", path))
 
 
 def bundle_patterns(folder: Path, manifest: dict, lattice: Lattice) -> dict:
@@ -348,21 +481,38 @@ def audit(
     previous_release: str | None = None,
     bundle_k: int | None = None,
     threads: int = 1,
+    region_files: list[str] | None = None,
 ) -> tuple[list[str], dict]:
-    """Every leak found in the published files, and what was checked (`threads`: for
-    reading the VCF)."""
+    """Every leak found in the published files, and what was checked. The VCF's and
+    Parquet's patterns come from `region_files` (the `audit-chunk` jobs' outputs, in genome
+    order) if given, else from reading the files here (`threads` for the VCF)."""
     manifests = list(manifests_by_folder.values())
     lattice = Lattice(manifests)
     problems: list[str] = []
     checked: dict[str, int] = {}
-    if parquet:
-        patterns = parquet_patterns(lattice, parquet)
-        checked["panel Parquet patterns"] = len(patterns)
-        problems += audit_patterns(lattice, patterns, k, parquet)
-    if vcf:
-        patterns = vcf_patterns(lattice, vcf, threads=threads)
-        checked["panel VCF patterns"] = len(patterns)
-        problems += audit_patterns(lattice, patterns, k, vcf)
+    regions = [json.loads(Path(f).read_text()) for f in region_files or []]
+    for kind, path, name in (("parquet", parquet, "Parquet"), ("vcf", vcf, "VCF")):
+        if not path:
+            continue
+        if region_files:
+            # The chunks' patterns, in genome order; every record must be in a chunk.
+            patterns = {}
+            for region in regions:
+                for key, first in decode_patterns(region[kind]["patterns"]).items():
+                    patterns.setdefault(key, first)
+            audited = sum(region[kind]["records"] for region in regions)
+            total = panel_records(kind, path)
+            if audited != total:
+                problems.append(
+                    f"{path}: {total} records, of which the chunk audits read {audited}; "
+                    "records outside the chunks were not audited: rerun the workflow"
+                )
+        elif kind == "parquet":
+            patterns = parquet_patterns(lattice, path)
+        else:
+            patterns = vcf_patterns(lattice, path, threads=threads)
+        checked[f"panel {name} patterns"] = len(patterns)
+        problems += audit_patterns(lattice, patterns, k, path)
     for folder, manifest in manifests_by_folder.items():
         own_k = max(manifest.get("privacy", {}).get("min_group_size", 0), bundle_k or 0)
         cohort = manifest["cohort"]
