@@ -210,7 +210,6 @@ def cmd_audit(args) -> None:
         release=args.release,
         previous_release=privacy["previous_release"],
         bundle_k=bundle_min_group_size(privacy),
-        threads=args.threads,
         region_files=args.chunk_patterns,
     )
     if problems:
@@ -286,7 +285,6 @@ def register(sub) -> None:
     p.add_argument("--report", default=None, help="report summary HTML")
     p.add_argument("--release", default=None, help="this release's JSON")
     p.add_argument("--output", default=None, help="audit result (JSON) to write")
-    p.add_argument("--threads", type=int, default=1, help="threads reading the VCF")
     p.add_argument(
         "--chunk-patterns",
         nargs="+",

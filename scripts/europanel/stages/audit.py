@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -147,9 +146,14 @@ def add_patterns(
     """Add a batch of records' patterns to `patterns`, keeping each one's first record
     (a pattern first seen in an earlier batch keeps that batch's)."""
     cls = ploidy_classes(lattice, contigs, positions)
-    found = first_patterns(cls, called, shown, labels, contigs, positions, always)
-    for key, first in found.items():
-        patterns.setdefault(key, first)
+    merge_patterns(patterns, first_patterns(cls, called, shown, labels, contigs, positions, always))
+
+
+def merge_patterns(into: dict, patterns: dict) -> None:
+    """Add `patterns` found later in the file (a later batch or chunk): a pattern already
+    in `into` keeps its first record."""
+    for key, first in patterns.items():
+        into.setdefault(key, first)
 
 
 def parquet_patterns(lattice: Lattice, parquet: str) -> dict:
@@ -209,7 +213,7 @@ def vcf_csv_options(read_options) -> dict:
     }
 
 
-def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20, threads: int = 1) -> dict:
+def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20) -> dict:
     """The patterns of the panel's VCF (the whole file, bgzipped or gzipped), from the INFO
     keys each record carries (a key is written only with a value), read in batches with
     Arrow's CSV reader."""
@@ -234,24 +238,9 @@ def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20, thread
         ),
     )
     patterns: dict = {}
-    # Batches in parallel (Arrow's kernels release the GIL), merged in file order so
-    # each pattern keeps its first record; at most `threads` batches in memory at once.
-    with ThreadPoolExecutor(threads) as pool:
-        pending: list = []
-        for batch in _with_end(reader):
-            if batch is not None:
-                pending.append(pool.submit(vcf_batch_patterns, lattice, batch))
-            if len(pending) >= threads or (batch is None and pending):
-                for done in pending:
-                    for key, first in done.result().items():
-                        patterns.setdefault(key, first)
-                pending = []
+    for batch in reader:
+        merge_patterns(patterns, vcf_batch_patterns(lattice, batch))
     return patterns
-
-
-def _with_end(batches):
-    yield from batches
-    yield None
 
 
 def vcf_batch_patterns(lattice: Lattice, batch: pa.RecordBatch) -> dict:
@@ -299,8 +288,7 @@ def region_patterns(lattice: Lattice, vcf: str, parquet: str, region: str) -> di
     records = {"vcf": 0, "parquet": 0}
     for batch in vcf_region_batches(vcf, contig, start, end):
         records["vcf"] += batch.num_rows
-        for key, first in vcf_batch_patterns(lattice, batch).items():
-            found["vcf"].setdefault(key, first)
+        merge_patterns(found["vcf"], vcf_batch_patterns(lattice, batch))
     file = pq.ParquetFile(parquet)
     columns = panel_group_labels(file.schema_arrow.names)
     labels = sorted(set(columns.values()))
@@ -329,7 +317,6 @@ def region_patterns(lattice: Lattice, vcf: str, parquet: str, region: str) -> di
 def vcf_region_batches(vcf: str, contig: str, start: int, end: int):
     """The VCF's records with POS in [start, end] (tabix also returns records that start
     before and overlap it), as Arrow batches of CHROM, POS, INFO."""
-
     import pysam
 
     with pysam.TabixFile(vcf) as tabix:
@@ -480,12 +467,11 @@ def audit(
     release: str | None = None,
     previous_release: str | None = None,
     bundle_k: int | None = None,
-    threads: int = 1,
     region_files: list[str] | None = None,
 ) -> tuple[list[str], dict]:
     """Every leak found in the published files, and what was checked. The VCF's and
     Parquet's patterns come from `region_files` (the `audit-chunk` jobs' outputs, in genome
-    order) if given, else from reading the files here (`threads` for the VCF)."""
+    order) if given, else from reading the files here."""
     manifests = list(manifests_by_folder.values())
     lattice = Lattice(manifests)
     problems: list[str] = []
@@ -498,8 +484,7 @@ def audit(
             # The chunks' patterns, in genome order; every record must be in a chunk.
             patterns = {}
             for region in regions:
-                for key, first in decode_patterns(region[kind]["patterns"]).items():
-                    patterns.setdefault(key, first)
+                merge_patterns(patterns, decode_patterns(region[kind]["patterns"]))
             audited = sum(region[kind]["records"] for region in regions)
             total = panel_records(kind, path)
             if audited != total:
@@ -510,7 +495,7 @@ def audit(
         elif kind == "parquet":
             patterns = parquet_patterns(lattice, path)
         else:
-            patterns = vcf_patterns(lattice, path, threads=threads)
+            patterns = vcf_patterns(lattice, path)
         checked[f"panel {name} patterns"] = len(patterns)
         problems += audit_patterns(lattice, patterns, k, path)
     for folder, manifest in manifests_by_folder.items():
