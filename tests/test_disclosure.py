@@ -466,14 +466,11 @@ def publish_against(demo_run, tmp_path, previous_groups: dict) -> tuple[int, str
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     bundles = sorted(str(p.parent) for p in (demo_run / "results/bundles").glob("*/manifest.json"))
-    chunk = tmp_path / "chunk.parquet"
+    part_vcf, part_parquet = tmp_path / "part.vcf.gz", tmp_path / "part.parquet"
     merged = ["merge", "--bundles", *bundles, "--chunk", "chr20-00000"]
     merged += ["--settings", demo_settings("merge")]
-    merged += ["--output", str(chunk), "--summary", str(tmp_path / "s")]
-    assert main(merged) == 0
-    part_vcf, part_parquet = tmp_path / "part.vcf.gz", tmp_path / "part.parquet"
-    part = ["publish-part", "--chunk-table", str(chunk), "--vcf-part", str(part_vcf)]
-    assert main(part + ["--parquet-part", str(part_parquet)]) == 0
+    merged += ["--vcf-part", str(part_vcf), "--parquet-part", str(part_parquet)]
+    assert main(merged + ["--summary", str(tmp_path / "s")]) == 0
     previous = tmp_path / "previous.release.json"
     previous.write_text(json.dumps({"groups": previous_groups}))
     prior = str(previous)

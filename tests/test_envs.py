@@ -42,6 +42,7 @@ SNAKEFILES = [REPO / "workflow" / "Snakefile", *sorted(RULES_DIR.glob("*.smk"))]
 PACKAGES = {
     "yaml": ("PyYAML", "pyyaml"),
     "isal": ("isal", "python-isal"),
+    "zlib_ng": ("zlib-ng", "python-zlib-ng"),
     "matplotlib": ("matplotlib", "matplotlib-base"),
     "allel": ("scikit-allel", "scikit-allel"),
     "sklearn": ("scikit-learn", "scikit-learn"),

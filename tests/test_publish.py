@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 
 import pandas as pd
+import pyarrow as pa
 import pysam
 import pytest
 
-from europanel.io.panel_format import BGZF_EOF
+from europanel.io.bgzf import EOF as BGZF_EOF
 from europanel.stages.publish import join_panel, write_part
 
 HEADER = {"reference": "ref.fa", "build": "GRCh38", "extra": [("europanel_config_sha256", "0")]}
@@ -32,14 +33,17 @@ def chunk(contig: str, positions: list[int], with_ac_nl: bool = True) -> pd.Data
     return pd.DataFrame(table)
 
 
+def arrow(records: pd.DataFrame) -> pa.Table:
+    """The merged records as the merge job hands them to write_part."""
+    return pa.Table.from_pandas(records, preserve_index=False)
+
+
 def publish(tmp_path, chunks: list[pd.DataFrame]):
     vcf_parts, parquet_parts = [], []
     for i, records in enumerate(chunks):
-        table = tmp_path / f"merged{i}.parquet"
-        records.to_parquet(table, index=False)
         vcf_parts.append(str(tmp_path / f"part{i}.vcf.gz"))
         parquet_parts.append(str(tmp_path / f"part{i}.parquet"))
-        write_part(str(table), vcf_parts[-1], parquet_parts[-1])
+        write_part(arrow(records), vcf_parts[-1], parquet_parts[-1])
     vcf, parquet = tmp_path / "panel.vcf.gz", tmp_path / "panel.parquet"
     n = join_panel(vcf_parts, parquet_parts, str(vcf), str(parquet), CONTIGS, HEADER, ["NL"])
     return n, vcf, parquet
@@ -48,13 +52,12 @@ def publish(tmp_path, chunks: list[pd.DataFrame]):
 def test_a_part_written_in_slices_has_the_bytes_of_one_write(tmp_path, monkeypatch):
     from europanel.stages import publish as stage
 
-    records = chunk("chr1", list(range(1, 60_000, 3)))  # ~1 MB of text: many BGZF blocks
-    records.to_parquet(tmp_path / "merged.parquet", index=False)
+    records = arrow(chunk("chr1", list(range(1, 60_000, 3))))  # ~1 MB of text: many blocks
     parts = {}
     for rows in (333, 100_000):
         monkeypatch.setattr(stage, "VCF_SLICE_ROWS", rows)
         vcf, parquet = tmp_path / f"{rows}.vcf.gz", tmp_path / f"{rows}.parquet"
-        stage.write_part(str(tmp_path / "merged.parquet"), str(vcf), str(parquet))
+        stage.write_part(records, str(vcf), str(parquet))
         parts[rows] = vcf.read_bytes()
     assert parts[333] == parts[100_000]
 
@@ -87,10 +90,8 @@ def test_pieces_with_other_columns_are_refused(tmp_path):
 
 
 def test_a_piece_without_its_end_of_file_block_is_refused(tmp_path):
-    records = tmp_path / "merged.parquet"
-    chunk("chr1", [10]).to_parquet(records, index=False)
     part, parquet_part = tmp_path / "part.vcf.gz", tmp_path / "part.parquet"
-    write_part(str(records), str(part), str(parquet_part))
+    write_part(arrow(chunk("chr1", [10])), str(part), str(parquet_part))
     part.write_bytes(part.read_bytes()[:-10])  # cut short, as a copy interrupted mid-way
     with pytest.raises(ValueError, match="incomplete"):
         join_panel(
@@ -206,12 +207,12 @@ def test_vcf_text_equals_the_naive_writer_on_every_kind_of_value():
 
 @pytest.mark.e2e
 def test_vcf_text_equals_the_naive_writer_on_the_demo_chunks(demo_run):
-    """Every merged chunk of the demo (every INFO field the panel publishes)."""
+    """Every chunk's piece of the demo panel (every INFO field the panel publishes)."""
     import pyarrow.parquet as pq
 
     from europanel.io.panel_format import arrow_schema, cast_to_schema, info_definitions, vcf_text
 
-    chunks = sorted((demo_run / "results" / "merged").glob("*.parquet"))
+    chunks = sorted((demo_run / "results" / "panel_parts").glob("*.parquet"))
     assert chunks
     for path in chunks:
         table = pq.read_table(path)

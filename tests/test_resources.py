@@ -50,23 +50,22 @@ def test_merge_models_by_hand():
     # per row 2 x count row + 80 x 30 + panel row (300 + 50 x 30 = 1,800 bytes).
     per_row = [2 * (200 + 40 * 10) + 2400 + 1800, 2 * (200 + 40 * 20) + 2400 + 1800]
     expected = -(-(500_000_000 + 1000 * per_row[0] + 3000 * per_row[1]) // 1_000_000)
-    assert resources.merge_mem_mb([(1000, 10), (3000, 20)], 30, 1) == expected
-    assert resources.merge_mem_mb([], 30, 1) == 500
-    # 1e6 sites x 3 cohorts x 23 groups x 1 us = 69 s -> 3.45 min -> floor 10.
-    assert resources.merge_runtime(1_000_000, 3, 23, 1) == 10
-    # Fewer than 10 groups cost as much as 10: 1e7 x 2 x 10 us = 200 s x 3 = 10 min.
-    assert resources.merge_runtime(10_000_000, 2, 4, 1) == 10
-    assert resources.merge_runtime(10_000_000, 2, 40, 1) == 40
+    assert resources.merge_mem_mb([(1000, 10), (3000, 20)], 0, 30, 1) == expected
+    assert resources.merge_mem_mb([], 0, 30, 1) == 500
+    # The panel's piece: 4 x 1e5 records x (300 + 50 x 10) bytes = 320 MB over the floor.
+    assert resources.merge_mem_mb([], 100_000, 10, 1) == 820
+    # 1e6 sites x 3 cohorts x 23 groups x 1 us = 69 s, + 1e6 x (20 + 4 x 23) values x 1 us
+    # = 112 s: 181 s x 3 = 9.05 min -> floor 10; VRS adds 1e6 x 0.2 ms: 381 s -> 20 min.
+    assert resources.merge_runtime(1_000_000, 3, 23, False, 1) == 10
+    assert resources.merge_runtime(1_000_000, 3, 23, True, 1) == 20
+    # Fewer than 10 groups cost as much as 10 in the join: 1e7 x 2 x 10 us = 200 s,
+    # + 1e7 x 36 values = 360 s: 560 s -> 28 min.
+    assert resources.merge_runtime(10_000_000, 2, 4, False, 1) == 28
+    # 1e7 x 2 x 40 us = 800 s + 1e7 x 180 values = 1,800 s: 2,600 s -> 130 min.
+    assert resources.merge_runtime(10_000_000, 2, 40, False, 1) == 130
 
 
 def test_publish_models_by_hand():
-    # 10,000 records x (20 + 4 x 10) values x 1 us = 0.6 s; VRS 2 s: floors.
-    assert resources.publish_part_runtime(10_000, 10, True, 1) == 10
-    # 1e7 records, 100 groups: 4.2e9 values = 4,200 s + VRS 2,000 s -> 310 min.
-    assert resources.publish_part_runtime(10_000_000, 100, True, 1) == 310
-    assert resources.publish_part_runtime(10_000_000, 100, False, 1) == 210
-    # 4 x 1e5 records x (300 + 50 x 10) bytes = 320 MB over the 500 MB floor.
-    assert resources.publish_part_mem_mb(100_000, 10, 1) == 820
     # 0.01 records per bp x 5 Mb chunks x 2 x 800 bytes = 80 MB over 1,000.
     assert resources.publish_mem_mb(0.01, 5_000_000, 10, 1) == 1080
 
@@ -132,8 +131,8 @@ def test_more_input_never_asks_for_less(records_a, records_b, samples_a, samples
             resources.count_runtime(high_records, high_records, high_samples, high_samples, 1),
         ),
         (
-            resources.merge_mem_mb([(low_records, groups)], groups, 1),
-            resources.merge_mem_mb([(high_records, groups)], groups, 1),
+            resources.merge_mem_mb([(low_records, groups)], low_records, groups, 1),
+            resources.merge_mem_mb([(high_records, groups)], high_records, groups, 1),
         ),
         (
             resources.publish_runtime(low_records, groups, 1),

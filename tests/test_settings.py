@@ -197,7 +197,8 @@ def test_demo_settings_are_complete_for_every_stage():
     "argv",
     [
         ["audit", "--bundles", "b"],
-        ["merge", "--bundles", "b", "--chunk", "chr1-00000", "--output", "o", "--summary", "s"],
+        ["merge", "--bundles", "b", "--chunk", "chr1-00000", "--vcf-part", "v", "--parquet-part"]
+        + ["p", "--summary", "s"],
         ["allsites", "--bundles", "b", "--panel", "p", "--contigs", "c", "--output", "o"]
         + ["--parquet", "q"],
         ["gdi-export", "--panel", "p", "--bundles", "b", "--contigs", "c", "--summary", "s"],

@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     # Each module of europanel.commands registers its subcommands: `cohort` (at the node:
     # cohort-sheet, normalise, count, bundle), `panel` (from the bundles: verify-bundles,
-    # merge, publish-part, publish, audit), `gdi` (allsites, gdi-export, lookup), `report`
+    # merge, publish, audit), `gdi` (allsites, gdi-export, lookup), `report`
     # (qc-figures). Called by name, not in a loop: tests/test_envs.py follows these calls.
     cohort.register(sub)
     panel.register(sub)

@@ -131,36 +131,30 @@ def bundle_runtime(vcf_bytes, records, attempt):
     return minutes(vcf_bytes / (200 * MB) + 1e-6 * records, attempt)
 
 
-def merge_mem_mb(cohort_rows, panel_groups, attempt):
-    """Per cohort row of the chunk: its table and its join on the chunk's sites; per site:
-    the int64 totals of every panel group and the published record. `cohort_rows`: per
-    cohort, (records in the chunk, the cohort's groups)."""
+def merge_mem_mb(cohort_rows, records, panel_groups, attempt):
+    """The merge, then the chunk's piece of the panel, in one job. Merging, per cohort row
+    of the chunk: its table and its join on the chunk's sites; per site: the int64 totals
+    of every panel group and the published record. `cohort_rows`: per cohort, (records in
+    the chunk, the cohort's groups). Then the piece: the merged table, its Arrow copy and
+    its VCF text, about four times the table."""
     total = 0
     for rows, groups in cohort_rows:
         total += rows * (
             2 * count_row_bytes(groups) + 80 * panel_groups + panel_row_bytes(panel_groups)
         )
+    total += 4 * records * panel_row_bytes(panel_groups)
     return megabytes(total, attempt, floor=500)
 
 
-def merge_runtime(sites, cohorts, panel_groups, attempt):
+def merge_runtime(sites, cohorts, panel_groups, with_vrs, attempt):
     """A join per cohort over the chunk's sites: ~10 us per site, cohort and 10 groups
-    (measured: 47k sites, 3 cohorts, 23 groups in 2.7 s)."""
-    return minutes(1e-6 * sites * cohorts * max(10, panel_groups), attempt)
-
-
-def publish_part_mem_mb(records, panel_groups, attempt):
-    """The chunk's merged table, its Arrow and pandas copies and its VCF text: about four
-    times the table."""
-    return megabytes(4 * records * panel_row_bytes(panel_groups), attempt, floor=500)
-
-
-def publish_part_runtime(records, panel_groups, with_vrs, attempt):
-    """VCF text in Python: ~1 us per INFO value; VRS IDs ~0.2 ms per record (measured on
-    the demo)."""
-    values = records * (20 + 4 * panel_groups)
-    vrs = 2e-4 * records if with_vrs else 0
-    return minutes(1e-6 * values + vrs, attempt)
+    (measured: 47k sites, 3 cohorts, 23 groups in 2.7 s); then the piece of the panel:
+    VCF text in Python, ~1 us per INFO value, and VRS IDs ~0.2 ms per record (measured
+    on the demo)."""
+    merge = 1e-6 * sites * cohorts * max(10, panel_groups)
+    values = sites * (20 + 4 * panel_groups)
+    vrs = 2e-4 * sites if with_vrs else 0
+    return minutes(merge + 1e-6 * values + vrs, attempt)
 
 
 def publish_mem_mb(records_per_bp, chunk_size, panel_groups, attempt):

@@ -386,6 +386,7 @@ class Bench:
         self.loads["end_to_end (end)"] = load()
         self.e2e = [ours, theirs]
         self.rule_totals = self.per_rule_totals()
+        self.piece_cpu = merge_piece_cpu(self.data)
 
     def per_rule_totals(self, data: Path | None = None) -> dict[str, dict[str, float]]:
         """Seconds and peak MB per rule, from the last run's snakemake benchmark files:
@@ -424,43 +425,45 @@ class Bench:
     # -- merge and publish ------------------------------------------------------
 
     def merge_cost(self) -> None:
-        """Merge CPU per site x cohort, from the merge jobs of the end-to-end run."""
+        """Merge CPU per site x cohort, from the merge jobs of the end-to-end run: their CPU
+        (snakemake's benchmark files) less what they spent writing the panel's pieces (their
+        logs), which is publishing, priced per panel record."""
         summaries = sorted((self.data / "results" / "merged").glob("*.summary.json"))
         sites = sum(json.loads(p.read_text())["sites"] for p in summaries)
-        merge = self.rule_totals.get("merge", {"cpu": 0.0, "jobs": 0})
+        merge = split_merge(self.rule_totals, self.piece_cpu).get("merge", {"cpu": 0.0, "jobs": 0})
         self.merge = {
             "jobs": merge["jobs"],
             "cpu": merge["cpu"],
+            "piece_cpu": self.piece_cpu,
             "sites": sites,
             "cohorts": len(self.cohorts),
             "us_per_site_cohort": 1e6 * merge["cpu"] / max(1, sites * len(self.cohorts)),
         }
 
     def publish_stage(self) -> None:
-        """The publish stage (publish_part per chunk + publish joining them) run again on the
-        merged chunks of the end-to-end run: 2 cores vs 1 core. The old serial publish (one
-        job writing the whole panel) no longer exists; its equivalent is the same jobs one
-        after another (--cores 1): the same work without the parallelism."""
-        self.log("publish stage: publish_part + publish on 2 cores vs 1 core")
+        """The publish stage (each chunk's merge job writing its piece of the panel, publish
+        joining them) run again on the bundles of the end-to-end run: 2 cores vs 1 core. The
+        old serial publish (one job writing the whole panel) no longer exists; its
+        equivalent is the same jobs one after another (--cores 1): the same work without the
+        parallelism."""
+        self.log("publish stage: merge (with the pieces) + publish on 2 cores vs 1 core")
         panel = next((self.data / "results" / "panel").glob("*.sites.vcf.gz"))
         target = panel.relative_to(self.data)
         results = {}
         for cores in (2, 1):
             results[cores] = Result(
-                f"publish_part (per chunk) + publish (join), --cores {cores}",
-                f"snakemake ... --cores {cores} --forcerun publish_part {target}",
+                f"merge + piece (per chunk) + publish (join), --cores {cores}",
+                f"snakemake ... --cores {cores} --forcerun merge {target}",
             )
         overhead = Result("snakemake start-up (the same command, --dry-run)", "")
         self.loads["publish stage (start)"] = load()
         for _ in range(self.runs):
             for cores, result in results.items():
                 command = self.snakemake_command(
-                    cores=cores, targets=str(target), options="--forcerun publish_part"
+                    cores=cores, targets=str(target), options="--forcerun merge"
                 )
                 result.runs.append(measure(command, cwd=self.data, env=self.env))
-            dry = self.snakemake_command(
-                targets=str(target), options="--forcerun publish_part --dry-run"
-            )
+            dry = self.snakemake_command(targets=str(target), options="--forcerun merge --dry-run")
             overhead.runs.append(measure(dry, cwd=self.data, env=self.env))
         self.loads["publish stage (end)"] = load()
         self.publish = results
@@ -774,7 +777,7 @@ class Bench:
         n_chunks = len(list((self.data / "results" / "merged").glob("*.summary.json")))
         self.scale = scale_plan(
             plan,
-            self.rule_totals,
+            split_merge(self.rule_totals, self.piece_cpu),
             n_cohorts=len(self.cohorts),
             n_chunks=n_chunks,
             genotypes=self.summary["genotypes"],
@@ -923,6 +926,33 @@ class Bench:
 # ---------------------------------------------------------------------------
 # Job plan and the Genome-of-Europe model (pure functions)
 # ---------------------------------------------------------------------------
+
+
+PANEL_PIECE = "merge (panel piece)"
+
+
+def merge_piece_cpu(data: Path) -> float:
+    """CPU s the merge jobs spent writing the panel's pieces (each job logs it)."""
+    from europanel.commands.panel import PIECE_CPU
+
+    total = 0.0
+    for log in (data / "results" / "logs" / "merge").glob("*.log"):
+        for line in log.read_text().splitlines():
+            if line.startswith(PIECE_CPU):
+                total += float(line.removeprefix(PIECE_CPU))
+    return total
+
+
+def split_merge(rule_totals: dict, piece_cpu: float) -> dict:
+    """Rule totals with the merge jobs' CPU split in two: merging (per site x cohort) and
+    writing the panel's pieces (publishing, per panel record) under PANEL_PIECE."""
+    if "merge" not in rule_totals or not piece_cpu:
+        return rule_totals
+    merge = rule_totals["merge"]
+    split = dict(rule_totals)
+    split["merge"] = merge | {"cpu": merge["cpu"] - piece_cpu}
+    split[PANEL_PIECE] = merge | {"cpu": piece_cpu, "seconds": piece_cpu}
+    return split
 
 
 def parse_job_stats(dry_run: str) -> dict[str, int]:
@@ -1673,14 +1703,17 @@ def render_merge_publish(bench) -> str:
     return "\n".join(
         [
             "### Merge and publish\n",
-            f"Merge: {m['jobs']} jobs, {m['cpu']:.2f} CPU s (snakemake's benchmark files) for "
-            f"{m['sites']:,} sites x {m['cohorts']} cohorts: "
+            f"Merge: {m['jobs']} jobs, {m['cpu'] + m['piece_cpu']:.2f} CPU s (snakemake's "
+            f"benchmark files), of which {m['piece_cpu']:.2f} writing the chunks' pieces of "
+            f"the panel (the jobs' logs; publishing, priced per record below). Merging: "
+            f"{m['cpu']:.2f} CPU s for {m['sites']:,} sites x {m['cohorts']} cohorts: "
             f"**{m['us_per_site_cohort']:.1f} µs CPU per site x cohort**, each job's "
             "interpreter start-up (~1 s) included, which dominates small chunks. For "
             "comparison (docs/SCALING.md): `merge_chunk` alone on 5 cohorts x 42,239 sites "
             "took 45 µs per site x cohort before issue 12 and 23 µs after.\n",
-            "Publish, run again on the same merged chunks (`snakemake --forcerun publish_part "
-            "<panel VCF>`; snakemake's own start-up, measured as the same command's `--dry-run`, "
+            "Publish, run again on the same bundles (`snakemake --forcerun merge <panel VCF>`: "
+            "each chunk's merge job writes its piece of the panel, publish joins them; "
+            "snakemake's own start-up, measured as the same command's `--dry-run`, "
             "is subtracted below: an approximation of its share of a real run). The old "
             "serial publish "
             "(one job writing the whole panel) no longer exists; its equivalent is the same "

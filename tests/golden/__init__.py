@@ -22,10 +22,7 @@ GOLDEN = Path(__file__).with_name("demo_outputs.json")
 NOT_OUTPUTS = ("logs/", "benchmarks/", "normalised/", "counts/")
 # Other intermediates the workflow deletes (temp() in workflow/rules) after a default run,
 # present when a run keeps them (--notemp, as the test session's demo run does).
-TEMPORARY = (
-    ("merged/", (".parquet",)),
-    ("panel_parts/", ("",)),
-)
+TEMPORARY = (("panel_parts/", ("",)),)
 # Directories whose every file is golden: a new file there must be added on purpose.
 PUBLISHED = ("panel/", "bundles/", "report/", "gdi/")
 

@@ -27,15 +27,18 @@ rule merge:
         manifests=bundle_manifests,
         counts=bundle_contig_counts,
         verified=VERIFIED_BUNDLES,
+    # The chunk's piece of the panel is written by the same job: the merged table is
+    # never written and read again (issue 12).
     output:
-        records=temp(f"{OUTDIR}/merged/{{chunk}}.parquet"),
+        vcf=temp(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz"),
+        parquet=temp(f"{OUTDIR}/panel_parts/{{chunk}}.parquet"),
         summary=f"{OUTDIR}/merged/{{chunk}}.summary.json",
     log:
         f"{OUTDIR}/logs/merge/{{chunk}}.log",
     benchmark:
         f"{OUTDIR}/benchmarks/merge/{{chunk}}.tsv"
-    # Merges before the publish parts waiting for cores: a part cannot start before its
-    # merge, so a merge left for last leaves its part to run alone at the end.
+    # Merges before the report jobs waiting for cores: publish cannot start before the
+    # last merge.
     priority: 1
     conda:
         "../envs/merge.yaml"
@@ -47,7 +50,9 @@ rule merge:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         settings=stage_settings("merge"),
+        vrs=f"--fasta {VRS_FASTA}" if VRS_FASTA else "",
     shell:
         "{params.europanel} merge --bundles {params.bundles} --chunk {wildcards.chunk}"
-        " --verified {input.verified} --settings {params.settings:q}"
-        " --output {output.records} --summary {output.summary} > {log} 2>&1"
+        " --verified {input.verified} --settings {params.settings:q} {params.vrs}"
+        " --vcf-part {output.vcf} --parquet-part {output.parquet}"
+        " --summary {output.summary} > {log} 2>&1"

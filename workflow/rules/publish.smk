@@ -1,29 +1,6 @@
-# Each chunk's records are formatted in parallel (the costly part: VCF text); the final
-# step joins the compressed pieces without recompressing them and indexes the panel.
-rule publish_part:
-    input:
-        chunk=f"{OUTDIR}/merged/{{chunk}}.parquet",
-    output:
-        vcf=temp(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz"),
-        parquet=temp(f"{OUTDIR}/panel_parts/{{chunk}}.parquet"),
-    log:
-        f"{OUTDIR}/logs/publish_part/{{chunk}}.log",
-    benchmark:
-        f"{OUTDIR}/benchmarks/publish_part/{{chunk}}.tsv"
-    conda:
-        "../envs/publish.yaml"
-    threads: 1
-    resources:
-        mem_mb=publish_part_mem_mb,
-        runtime=publish_part_runtime,
-    params:
-        europanel=EUROPANEL,
-        vrs=f"--fasta {VRS_FASTA}" if VRS_FASTA else "",
-    shell:
-        "{params.europanel} publish-part --chunk-table {input.chunk} {params.vrs}"
-        " --vcf-part {output.vcf} --parquet-part {output.parquet} > {log} 2>&1"
-
-
+# The merge jobs write each chunk's piece of the panel (the costly part: VCF text), in
+# parallel; this step joins the compressed pieces without recompressing them and indexes
+# the panel.
 rule publish:
     input:
         vcf_parts=expand(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz", chunk=CHUNKS),

@@ -135,24 +135,15 @@ def merge_mem_mb(wildcards, attempt):
         (region_records(cohort, wildcards.chunk), cohort_group_count(cohort))
         for cohort in COHORTS
     ]
-    return resources.merge_mem_mb(cohort_rows, panel_group_count(), attempt)
+    return resources.merge_mem_mb(
+        cohort_rows, chunk_panel_records(wildcards.chunk), panel_group_count(), attempt
+    )
 
 
 def merge_runtime(wildcards, attempt):
     return resources.merge_runtime(
-        chunk_panel_records(wildcards.chunk), len(COHORTS), panel_group_count(), attempt
-    )
-
-
-def publish_part_mem_mb(wildcards, attempt):
-    return resources.publish_part_mem_mb(
-        chunk_panel_records(wildcards.chunk), panel_group_count(), attempt
-    )
-
-
-def publish_part_runtime(wildcards, attempt):
-    return resources.publish_part_runtime(
         chunk_panel_records(wildcards.chunk),
+        len(COHORTS),
         panel_group_count(),
         bool(VRS_FASTA),
         attempt,

@@ -1,17 +1,20 @@
-"""From the bundles alone, per chunk then once: `verify-bundles`, `merge`, `publish-part`,
-`publish`, `audit`."""
+"""From the bundles alone, per chunk then once: `verify-bundles`, `merge` (which writes the
+chunk's piece of the panel), `publish`, `audit`."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from europanel.commands.common import add_settings_option, open_bundles
 from europanel.core.regions import PloidyMap, bare_name, chunk_by_name, read_fai
 from europanel.io.sheets import InputError
 from europanel.settings import bundle_min_group_size, load_settings
+
+PIECE_CPU = "CPU s writing the panel's piece: "
 
 
 def cmd_verify_bundles(args) -> None:
@@ -26,9 +29,12 @@ def cmd_verify_bundles(args) -> None:
 
 def cmd_merge(args) -> None:
     # Imported here: merge needs scipy, which every other job would pay ~0.1 s to load.
+    import pyarrow as pa
+
     from europanel.core.panel_groups import PanelGroups
     from europanel.core.sitestats import SiteAnnotationPolicy
     from europanel.stages.merge import CohortCounts, PanelPolicy, merge_chunk, merged_columns
+    from europanel.stages.publish import write_part
 
     settings = load_settings(args.settings, "merge")
     privacy = settings["privacy"]
@@ -74,9 +80,14 @@ def cmd_merge(args) -> None:
         min_cell_size=privacy["min_group_size"],
     )
     records, summary = merge_chunk(chunk.contig, contributions, panel, ploidy, policy, annotations)
-    records.to_parquet(args.output, index=False)
+    merged = time.process_time()
+    table = pa.Table.from_pandas(records, preserve_index=False)
+    del records
+    written = write_part(table, args.vcf_part, args.parquet_part, args.fasta)
     Path(args.summary).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
-    print(f"{args.chunk}: {summary}", file=sys.stderr)
+    print(f"{args.chunk}: {summary}; {written} records in the panel's piece", file=sys.stderr)
+    # Read by `make bench`, which prices the two halves per site x cohort and per record.
+    print(f"{PIECE_CPU}{time.process_time() - merged:.3f}", file=sys.stderr)
 
 
 def bundle_weights(manifests: list[dict]) -> dict[str, float]:
@@ -102,13 +113,6 @@ def provenance_lines(bundles, config_digest: str) -> list[tuple[str, str]]:
             )
         )
     return lines
-
-
-def cmd_publish_part(args) -> None:
-    from europanel.stages.publish import write_part
-
-    records = write_part(args.chunk_table, args.vcf_part, args.parquet_part, args.fasta)
-    print(f"{args.chunk_table}: {records} records", file=sys.stderr)
 
 
 def release_record(bundles, panel, min_group_size: int) -> dict:
@@ -247,28 +251,29 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="record of the verified manifests (JSON)")
     p.set_defaults(func=cmd_verify_bundles)
 
-    p = sub.add_parser("merge", help="merge the bundles' counts of one chunk")
+    p = sub.add_parser(
+        "merge", help="merge the bundles' counts of one chunk into its piece of the panel"
+    )
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument(
         "--verified", default=None, help="verify-bundles record: skip hashing counts files"
     )
     p.add_argument("--chunk", required=True)
     add_settings_option(p, "merge")
-    p.add_argument("--output", required=True)
+    p.add_argument("--vcf-part", required=True, help="the chunk's VCF records (BGZF, no header)")
+    p.add_argument("--parquet-part", required=True, help="the chunk's Parquet rows")
+    p.add_argument("--fasta", default=None, help="reference FASTA: adds VRS Allele IDs")
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_merge)
 
-    p = sub.add_parser("publish-part", help="one merged chunk as VCF records (BGZF) + Parquet")
-    p.add_argument("--chunk-table", required=True, help="merged chunk table (merge's output)")
-    p.add_argument("--vcf-part", required=True, help="BGZF records, no header")
-    p.add_argument("--parquet-part", required=True)
-    p.add_argument("--fasta", default=None, help="reference FASTA: adds VRS Allele IDs")
-    p.set_defaults(func=cmd_publish_part)
-
     p = sub.add_parser("publish", help="join the chunks' pieces into the panel VCF + Parquet")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument("--vcf-parts", nargs="+", required=True, help="publish-part VCFs, in order")
-    p.add_argument("--parquet-parts", nargs="+", required=True, help="publish-part Parquets")
+    p.add_argument(
+        "--vcf-parts", nargs="+", required=True, help="the merge jobs' VCF pieces, in order"
+    )
+    p.add_argument(
+        "--parquet-parts", nargs="+", required=True, help="the merge jobs' Parquet pieces"
+    )
     p.add_argument("--config-digest", required=True, help="sha256 of the effective config")
     p.add_argument("--vcf", required=True)
     p.add_argument("--parquet", required=True)

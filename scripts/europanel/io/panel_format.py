@@ -4,8 +4,6 @@ writes them)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -259,18 +257,6 @@ def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
             for c in columns
         ]
     )
-
-
-# The empty BGZF block htslib ends every file with; parts are joined without it.
-BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-
-
-def bgzf_body(path: str) -> bytes:
-    """A BGZF file's blocks without its end-of-file block (valid members to concatenate)."""
-    data = Path(path).read_bytes()
-    if not data.endswith(BGZF_EOF):
-        raise ValueError(f"{path}: no BGZF end-of-file block; the part is incomplete")
-    return data[: -len(BGZF_EOF)]
 
 
 def cast_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
-from pysam.libcbgzf import BGZFile
 
 from europanel.core.regions import PLOIDY_CLASSES, PloidyMap, bare_name
+from europanel.io.bgzf import BgzfWriter
 
 COLUMNS = ["contig", "start", "end"]  # 1-based, inclusive
 
@@ -99,7 +99,7 @@ def write_allsites(
     )
     partial_gz, partial_parquet = f"{tsv_gz}.partial.gz", f"{parquet}.partial"
     rows = 0
-    with BGZFile(partial_gz, "wb") as out, pq.ParquetWriter(partial_parquet, schema) as table:
+    with BgzfWriter(partial_gz) as out, pq.ParquetWriter(partial_parquet, schema) as table:
         out.write(("#" + "\t".join(names) + "\n").encode())
         for contig, length in contigs.items():
             frame = contig_intervals(contig, length, manifests, groups, ploidy, absent_sites)

@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pysam
-from pysam.libcbgzf import BGZFile
 
 from europanel import __version__
+from europanel.io.bgzf import BgzfWriter
 from europanel.io.panel_format import float_texts, lines_bytes
 from europanel.io.sheets import InputError
 
@@ -200,7 +200,7 @@ def export_gdi(
         label: [c for c in contigs if c.removeprefix("chr") in GDI_CONTIGS] for label in targets
     }
     partial = {label: f"{outdir}/{label}.sites.vcf.gz.partial.gz" for label in targets}
-    handles = {label: BGZFile(path, "wb") for label, path in partial.items()}
+    handles = {label: BgzfWriter(path) for label, path in partial.items()}
     records = dict.fromkeys(targets, 0)
     try:
         for label, handle in handles.items():

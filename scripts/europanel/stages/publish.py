@@ -1,6 +1,6 @@
 """Publish the panel: sites-only bgzipped VCF + tabix index, and the same records as Parquet.
 
-`write_part` runs once per merged chunk, in parallel; `join_panel` joins the pieces. The
+`write_part` runs in each chunk's merge job, in parallel; `join_panel` joins the pieces. The
 formats themselves (INFO definitions, header, records, schema) are in io/panel_format.py.
 """
 
@@ -12,12 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
-from pysam.libcbgzf import BGZFile
 
+from europanel.io import bgzf
 from europanel.io.panel_format import (
-    BGZF_EOF,
     arrow_schema,
-    bgzf_body,
     cast_to_schema,
     header_lines,
     info_definitions,
@@ -40,12 +38,12 @@ def with_vrs_ids(table: pa.Table, proxy) -> pa.Table:
     return table.append_column("VRS_Allele_ID", pa.array(ids, pa.string()))
 
 
-def write_part(chunk_table: str, vcf_part: str, parquet_part: str, fasta: str | None = None) -> int:
-    """One merged chunk as a piece of the panel: its VCF records (BGZF, no header) and its
-    Parquet rows, in the schema every chunk shares. Runs once per chunk, in parallel.
-    With the reference FASTA, each record gets its VRS Allele ID (a bundles-only merge may
-    have no FASTA: then no record has one)."""
-    table = pq.read_table(chunk_table)
+def write_part(table: pa.Table, vcf_part: str, parquet_part: str, fasta: str | None = None) -> int:
+    """One merged chunk's records as a piece of the panel: its VCF records (BGZF, no
+    header) and its Parquet rows, in the schema every chunk shares. Written by the chunk's
+    merge job, so the merged table is never written and read again. With the reference
+    FASTA, each record gets its VRS Allele ID (a bundles-only merge may have no FASTA:
+    then no record has one)."""
     if fasta:
         from europanel.io.vrs import FastaDataProxy
 
@@ -54,7 +52,7 @@ def write_part(chunk_table: str, vcf_part: str, parquet_part: str, fasta: str | 
     definitions = info_definitions(table.schema.names, cohorts=[])
     table = cast_to_schema(table, arrow_schema(table.schema.names, definitions))
     partial_gz, partial_parquet = f"{vcf_part}.partial", f"{parquet_part}.partial"
-    with BGZFile(partial_gz, "wb") as vcf:
+    with bgzf.BgzfWriter(partial_gz) as vcf:
         # In slices: the text of a slice at a time in memory (BGZF blocks do not follow
         # the writes, so the bytes are those of one write).
         for start in range(0, table.num_rows, VCF_SLICE_ROWS):
@@ -88,14 +86,14 @@ def join_panel(
     with ThreadPoolExecutor(1) as pool:
         joined_parquet = pool.submit(join_parquet, parquet_parts, schema, partial_parquet)
         header = "\n".join(header_lines(panel, definitions, contig_lengths)) + "\n"
-        with BGZFile(partial_gz, "wb") as vcf:
+        with bgzf.BgzfWriter(partial_gz) as vcf:
             vcf.write(header.encode())
         with open(partial_gz, "r+b") as vcf:
             # Overwrite the header file's EOF block with the parts, then end with one EOF block.
-            vcf.seek(-len(BGZF_EOF), os.SEEK_END)
+            vcf.seek(-len(bgzf.EOF), os.SEEK_END)
             for part in vcf_parts:
-                vcf.write(bgzf_body(part))
-            vcf.write(BGZF_EOF)
+                vcf.write(bgzf.body(part))
+            vcf.write(bgzf.EOF)
             vcf.truncate()
         pysam.tabix_index(partial_gz, preset="vcf", force=True)
         records = joined_parquet.result()

@@ -21,11 +21,11 @@ from pathlib import Path
 import pysam
 
 from europanel.core.regions import harmonised_name
+from europanel.io import bgzf
 from europanel.io.sheets import Sheet
 from europanel.stages.count import GenotypeQC
 
 # The empty BGZF block every complete bgzipped file ends with (SAM/BAM spec, §4.1.2).
-BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 GZIP_MAGIC = b"\x1f\x8b"
 BCF_MAGIC = b"BCF\x02"
 
@@ -87,7 +87,7 @@ def compression_problems(path: str) -> list[str]:
         head = handle.read(18)
         handle.seek(0, 2)
         size = handle.tell()
-        handle.seek(max(0, size - len(BGZF_EOF)))
+        handle.seek(max(0, size - len(bgzf.EOF)))
         tail = handle.read()
     if head.startswith(BCF_MAGIC):
         fixed = path.removesuffix(".bcf") + ".compressed.bcf"
@@ -111,7 +111,7 @@ def compression_problems(path: str) -> list[str]:
             f"{path}: compressed with gzip, not bgzip, so it cannot be indexed; recompress "
             f"and index it: {compress_command(path, f'zcat {path}')}"
         ]
-    if tail != BGZF_EOF:
+    if tail != bgzf.EOF:
         return [
             f"{path}: truncated (no BGZF end-of-file block), e.g. an interrupted copy or "
             "download; copy it again from the source (compare checksums) or re-create it"
