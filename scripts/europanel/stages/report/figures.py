@@ -27,9 +27,10 @@ DPI = 110
 COLOURS = matplotlib.colormaps["tab10"].colors
 
 
-def new_figure(rows: int = 1, columns: int = 1, **options):
-    """A figure (constrained layout) and its axes, as pyplot.subplots gives them."""
-    figure = Figure(layout="constrained", figsize=options.pop("figsize"))
+def new_figure(rows: int = 1, columns: int = 1, layout: str | None = "constrained", **options):
+    """A figure (constrained layout unless told otherwise) and its axes, as
+    pyplot.subplots gives them."""
+    figure = Figure(layout=layout, figsize=options.pop("figsize"))
     return figure, figure.subplots(rows, columns, **options)
 
 
@@ -177,8 +178,17 @@ def below_legend(ax, entries: int) -> None:
 def plot_concordance(pairs: list[PairConcordance], path: str) -> None:
     columns = min(max(len(pairs), 1), 4)
     rows = max(1, math.ceil(len(pairs) / columns))
-    figure, axes = new_figure(
-        rows, columns, figsize=(max(4.4 * columns, 8), 4.2 * rows), squeeze=False
+    width, height = max(4.4 * columns, 8), 4.2 * rows
+    # Panels of one shape on a grid: fixed margins in inches. Constrained layout measured
+    # every tick label of every panel (2.2 of 3.8 s with 10 pairs; 325 at 26 cohorts).
+    figure, axes = new_figure(rows, columns, layout=None, figsize=(width, height), squeeze=False)
+    figure.subplots_adjust(
+        left=0.55 / width,
+        right=1 - 0.3 / width,
+        bottom=0.55 / height,
+        top=1 - 0.75 / height,
+        wspace=0.3,
+        hspace=0.3,
     )
     cells = np.arange(AF_GRID + 1) / AF_GRID
     for ax in axes.flat[len(pairs) :]:
