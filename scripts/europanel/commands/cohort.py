@@ -24,7 +24,7 @@ def cmd_cohort_sheet(args) -> None:
     """Write one cohort's rows of the sample sheet (the per-cohort input of its jobs)."""
     rows = cohort_samples(args)
     partial = f"{args.output}.partial"
-    rows.to_csv(partial, sep="\t", index=False)
+    rows.frame().to_csv(partial, sep="\t", index=False)
     Path(partial).replace(args.output)
     print(f"{args.cohort}: {len(rows)} samples", file=sys.stderr)
 
@@ -119,7 +119,7 @@ def cmd_bundle(args) -> None:
     manifest = write_bundle(
         args.output,
         args.cohort,
-        cohort_samples(args),
+        cohort_samples(args).frame(),
         {c: sorted(p) for c, p in chunk_counts.items()},
         {c: lengths[c] for c in args.contigs},
         settings,

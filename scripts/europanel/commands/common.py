@@ -4,14 +4,14 @@ bundles, the `--settings` option."""
 from __future__ import annotations
 
 from europanel.core.regions import PloidyMap, builtin_par_bed
-from europanel.io.sheets import read_tsv
+from europanel.io.sheets import Rows, read_tsv
 from europanel.settings import STAGE_KEYS
 
 
-def cohort_samples(args):
-    """The cohort's rows of the sample sheet (written per cohort by the workflow)."""
-    samples = read_tsv(args.samples)
-    return samples[samples["cohort"] == args.cohort].reset_index(drop=True)
+def cohort_samples(args) -> Rows:
+    """The cohort's rows of the sample sheet (written per cohort by the workflow), without
+    pandas (`.frame()` for a DataFrame): the count jobs start without importing it."""
+    return read_tsv(args.samples).where("cohort", args.cohort)
 
 
 def ploidy_map(reference: dict) -> PloidyMap:

@@ -13,9 +13,9 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from europanel.core.counting import (
     FORMAT_FIELDS,
@@ -33,7 +33,16 @@ from europanel.core.counting import (
 )
 from europanel.core.histograms import histogram_columns
 from europanel.core.regions import PloidyMap
-from europanel.io.sheets import InputError, cohort_groups, group_membership
+from europanel.io.sheets import (
+    SAMPLE_COLUMNS,
+    InputError,
+    Rows,
+    cohort_groups,
+    group_membership,
+)
+
+if TYPE_CHECKING:  # the count-chunk job never imports pandas (~0.2 s at each job's start)
+    import pandas as pd
 
 
 @dataclass
@@ -153,7 +162,7 @@ def _rows(rows: np.ndarray):
 
 def count_bcf_blocks(
     bcf: str,
-    samples: pd.DataFrame,
+    samples: Rows | pd.DataFrame,
     ploidy_map: PloidyMap,
     qc: GenotypeQC,
     block_size: int = 10_000,
@@ -166,7 +175,8 @@ def count_bcf_blocks(
     Yields (groups, table) per block of records, the table a pyarrow Table:
     one row per record that is not symbolic (filtered records flagged, with
     zero counts). `stats` is updated as blocks are read. Memory is bounded by
-    the block size.
+    the block size. `samples`: the cohort's sheet rows (columns sample, cohort,
+    population, sex), as `Rows` or a DataFrame.
     """
     from europanel.io.bcf import BcfReader
 
@@ -174,17 +184,17 @@ def count_bcf_blocks(
     total_blocks = -(-record_total(bcf) // block_size)
     fields = qc.read_fields(histograms)
     reader = BcfReader(bcf, tuple(f for f in FORMAT_FIELDS if f in fields))
-    order = pd.Index(samples["sample"]).get_indexer(reader.samples)
-    if (order < 0).any():
+    order = sheet_order(samples, reader.samples, bcf)
+    if -1 in order:
         unknown = [s for s, i in zip(reader.samples, order) if i < 0][:5]
         raise ValueError(f"{bcf}: samples not in the sample sheet: {', '.join(unknown)}")
-    samples = samples.iloc[order].reset_index(drop=True)
+    samples = sample_rows(samples, order)
     # What a message about a record names: the user's input, through its cohort.
     cohorts = sorted(set(samples["cohort"]))
     source = f"cohort {', '.join(cohorts)}'s input (normalised as {bcf})"
     groups = cohort_groups(samples)
     membership = group_membership(samples, groups)
-    ploidy_by_class = expected_ploidy(samples["sex"].to_numpy())
+    ploidy_by_class = expected_ploidy(np.array(samples["sex"], dtype=object))
     columns = count_columns(groups) + (histogram_columns() if histograms else [])
     # DP, GQ and AD are nearly always stored in 8 or 16 bits: a 16-bit block halves the
     # memory each block touches; it widens to 32 bits for good at the first record that needs it.
@@ -242,6 +252,21 @@ def count_bcf_blocks(
         )
         kept = np.flatnonzero(~symbolic)
         yield groups, site_table(records, kept, reader.contigs, values[kept], columns)
+
+
+def sheet_order(samples: Rows | pd.DataFrame, names: list[str], bcf: str) -> list[int]:
+    """The sheet row of each of `names` (the BCF's samples), -1 where the sheet has none."""
+    rows: dict[str, int] = {}
+    for row, name in enumerate(samples["sample"]):
+        if rows.setdefault(name, row) != row:
+            raise ValueError(f"{bcf}: sample {name} is in the sample sheet more than once")
+    return [rows.get(name, -1) for name in names]
+
+
+def sample_rows(samples: Rows | pd.DataFrame, order: list[int]) -> Rows:
+    """The sample columns of the sheet rows at positions `order`, in that order."""
+    columns = [list(samples[column]) for column in SAMPLE_COLUMNS]
+    return Rows(SAMPLE_COLUMNS, [[column[row] for column in columns] for row in order])
 
 
 def record_name(records, reader, row: int) -> str:
@@ -319,18 +344,21 @@ def allele_kinds(ref, alt) -> np.ndarray:
     """
     import pyarrow.compute as pc
 
-    ref_length = pc.utf8_length(ref).to_numpy(zero_copy_only=False)
-    alt_length = pc.utf8_length(alt).to_numpy(zero_copy_only=False)
+    ref_length = from_arrow(pc.utf8_length(ref))
+    alt_length = from_arrow(pc.utf8_length(alt))
     kinds = np.where(
         (ref_length == 1) & (alt_length == 1),
         "SNV",
         np.where(ref_length != alt_length, "indel", "other"),
     ).astype(object)
-    symbolic = pc.or_(
-        pc.or_(pc.starts_with(alt, "<"), pc.equal(alt, "*")),
-        pc.or_(pc.match_substring(alt, "["), pc.match_substring(alt, "]")),
+    symbolic = from_arrow(
+        pc.or_(
+            pc.starts_with(alt, "<"),
+            pc.or_(pc.match_substring(alt, "["), pc.match_substring(alt, "]")),
+        )
     )
-    kinds[symbolic.to_numpy(zero_copy_only=False)] = "symbolic"
+    symbolic |= (alt_length == 1) & from_arrow(pc.starts_with(alt, "*"))  # ALT `*`
+    kinds[symbolic] = "symbolic"
     return kinds
 
 
@@ -341,25 +369,78 @@ def site_table(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    take = pa.array(rows)
+    take = to_arrow(rows)
     numbers = sorted(contigs)
-    names = pa.array([contigs[i] for i in numbers], type=pa.large_string())
+    names = large_strings([contigs[i] for i in numbers])
+    alt = records.alt.take(take)
     site = {
-        "chrom": names.take(pa.array(np.searchsorted(numbers, records.chrom[rows]))),
-        "pos": pa.array(records.pos[rows].astype(np.int64)),
+        "chrom": names.take(to_arrow(np.searchsorted(numbers, records.chrom[rows]))),
+        "pos": to_arrow(records.pos[rows].astype(np.int64)),
         "ref": records.ref.take(take),
         # ALT `.` of a reference-only record (stored as no ALT allele).
-        "alt": pc.if_else(pc.equal(records.alt.take(take), ""), ".", records.alt.take(take)),
-        "filtered": pa.array(records.filtered[rows].astype(bool)),
+        "alt": pc.if_else(
+            to_arrow(from_arrow(pc.utf8_length(alt)) == 0), large_strings(["."])[0], alt
+        ),
+        "filtered": to_arrow(records.filtered[rows].astype(bool)),
     }
     counts = np.ascontiguousarray(counts.T)  # one contiguous row per column
     return pa.Table.from_arrays(
-        [*site.values(), *(pa.array(c) for c in counts)], names=[*site, *columns]
+        [*site.values(), *(to_arrow(c) for c in counts)], names=[*site, *columns]
+    )
+
+
+# pyarrow imports pandas (~0.15 s) the first time it converts Python or numpy values
+# (`pa.array`, `pa.scalar`, `to_numpy`, a Python value given to a compute function): the
+# count job's arrays go between numpy and Arrow through their buffers instead.
+
+
+def to_arrow(values: np.ndarray):
+    """A numpy bool or integer array as a pyarrow array without nulls (as `pa.array`)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    if values.dtype == bool:
+        data = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(data)])
+    kind = pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def from_arrow(array) -> np.ndarray:
+    """A pyarrow bool or signed integer array without nulls as numpy (as `to_numpy`)."""
+    import pyarrow as pa
+
+    if array.null_count:
+        raise ValueError(f"{array.null_count} null value(s) where none can be")
+    data = array.buffers()[1]
+    if pa.types.is_boolean(array.type):
+        n = array.offset + len(array)
+        bits = np.frombuffer(data, np.uint8) if n else np.zeros(0, np.uint8)
+        return np.unpackbits(bits, count=n, bitorder="little")[array.offset :].astype(bool)
+    if not pa.types.is_signed_integer(array.type):
+        raise TypeError(f"not a bool or signed integer array: {array.type}")
+    dtype = np.dtype(f"<i{array.type.bit_width // 8}")
+    if not len(array):
+        return np.zeros(0, dtype)
+    return np.frombuffer(data, dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
+def large_strings(values: list[str]):
+    """Python strings as a pyarrow large_string array (as `pa.array(values, pa.large_string())`)."""
+    import pyarrow as pa
+
+    data = [value.encode() for value in values]
+    offsets = np.zeros(len(data) + 1, np.int64)
+    np.cumsum(np.array([len(d) for d in data], np.int64), out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(
+        len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data))
     )
 
 
 def empty_count_table(groups: list[str], histograms: bool = False) -> pd.DataFrame:
     """A count table without rows, typed as a full one."""
+    import pandas as pd  # only for a chunk without records (its Parquet bytes as before)
+
     table = pd.DataFrame(
         {
             "chrom": pd.array([], dtype="str"),
@@ -376,7 +457,7 @@ def empty_count_table(groups: list[str], histograms: bool = False) -> pd.DataFra
 
 def count_bcf(
     bcf: str,
-    samples: pd.DataFrame,
+    samples: Rows | pd.DataFrame,
     ploidy_map: PloidyMap,
     qc: GenotypeQC,
     block_size: int = 10_000,
@@ -392,17 +473,17 @@ def count_bcf(
     return pa.concat_tables(tables).to_pandas(), stats
 
 
-def _bcf_groups(bcf: str, samples: pd.DataFrame) -> list[str]:
+def _bcf_groups(bcf: str, samples: Rows | pd.DataFrame) -> list[str]:
     """The groups of the BCF's samples (for an empty count table)."""
     from europanel.io.bcf import BcfReader
 
-    order = pd.Index(samples["sample"]).get_indexer(BcfReader(bcf).samples)
-    return cohort_groups(samples.iloc[order[order >= 0]].reset_index(drop=True))
+    order = sheet_order(samples, BcfReader(bcf).samples, bcf)
+    return cohort_groups(sample_rows(samples, [row for row in order if row >= 0]))
 
 
 def count_bcf_to_parquet(
     bcf: str,
-    samples: pd.DataFrame,
+    samples: Rows | pd.DataFrame,
     ploidy_map: PloidyMap,
     qc: GenotypeQC,
     parquet: str,

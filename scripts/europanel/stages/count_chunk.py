@@ -14,19 +14,22 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from europanel.core.counting import GenotypeQC
 from europanel.core.regions import Chunk, PloidyMap
+from europanel.io.sheets import Rows
 from europanel.stages.count import CountStats, count_bcf_to_parquet
 from europanel.stages.normalise import InputContigs, normalise_to_bcf
+
+if TYPE_CHECKING:  # the job never imports pandas (tests/test_count_startup.py)
+    import pandas as pd
 
 
 def normalise_and_count(
     inputs: list[InputContigs],
     chunk: Chunk,
-    samples: pd.DataFrame,
+    samples: Rows | pd.DataFrame,
     fasta: str,
     ploidy_map: PloidyMap,
     qc: GenotypeQC,
@@ -47,7 +50,7 @@ def normalise_and_count(
             Path(tmp),
             inputs,
             chunk,
-            samples["sample"].tolist(),
+            list(samples["sample"]),
             fasta,
             normalised,
             realign_window=normalise["realign_window"],
