@@ -184,3 +184,20 @@ def test_chunks_are_cut_per_contig():
     assert chunks_of({"a": 10, "b": 11}, 5) == 2 + 3
     # chr1 13 + chr2 13 + ... + chrY 3, counted by hand
     assert chunks_of(GRCH38_LENGTHS, 20_000_000) == 166
+
+
+def test_merge_jobs_cpu_is_split_into_merging_and_the_panel_pieces(tmp_path):
+    from europanel.commands.panel import PIECE_CPU
+    from europanel_dev.bench import PANEL_PIECE, merge_piece_cpu, split_merge
+
+    logs = tmp_path / "results" / "logs" / "merge"
+    logs.mkdir(parents=True)
+    (logs / "chr1-00000.log").write_text(f"chr1-00000: {{'sites': 3}}\n{PIECE_CPU}1.250\n")
+    (logs / "chr1-00001.log").write_text(f"{PIECE_CPU}0.750\n")
+    assert merge_piece_cpu(tmp_path) == 2.0
+    totals = {"merge": {"jobs": 2, "seconds": 9.0, "cpu": 8.0, "max_rss": 100.0}}
+    split = split_merge(totals, 2.0)
+    assert split["merge"]["cpu"] == 6.0 and split[PANEL_PIECE]["cpu"] == 2.0
+    assert split["merge"]["jobs"] == split[PANEL_PIECE]["jobs"] == 2
+    assert totals["merge"]["cpu"] == 8.0  # the measured totals are left as they were
+    assert split_merge(totals, 0.0) is totals

@@ -1096,7 +1096,8 @@ def scale_plan(
     }
     rows = []
     for rule, total in sorted(rule_totals.items()):
-        kind = kinds.get(rule, "fixed")
+        # The panel's pieces are written by the merge jobs: one per chunk.
+        kind = kinds.get("merge" if rule == PANEL_PIECE else rule, "fixed")
         if rule == "merge":
             unit, per_unit = "site x cohort", merge_us * 1e-6 * group_ratio
             cpu_h = per_unit * m["panel_records"] * m["cohorts"] / 3600
@@ -1866,7 +1867,7 @@ def closing_note(bench, targets, work, per_genotype) -> str:
     work_total = bench.count_profile["counting"]
     lines.append(
         f"\n**What bounds the count stage.** Interpreter start-up: each `europanel count` "
-        f"process spends ~{bench.startup:.2f} CPU s importing Python, numpy, pandas and pyarrow "
+        f"process spends ~{bench.startup:.2f} CPU s importing Python, numpy and pyarrow "
         f"before it reads a record, {startup_share:.0%} of the profiled job; over {n} chunk BCFs "
         f"that is ~{bench.startup * n:.1f} s of the CLI's {count_cli.wall:.1f} s, where a C tool "
         f"starts in milliseconds. With one BCF per cohort the start-up is paid "
