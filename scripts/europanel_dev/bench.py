@@ -1498,7 +1498,7 @@ def render(bench: Bench) -> str:
         f"{ratio(work, an_ac.wall)} `+fill-AN-AC`, {ratio(work, view.wall)} `bcftools view`"
     )
     w(
-        f"- interpreter start-up (`import europanel.cli`: Python, numpy, pandas, pyarrow): "
+        f"- interpreter start-up (`import europanel.cli`: Python, numpy, pyarrow): "
         f"{bench.startup:.2f} CPU s per process, x {len(bench.bcfs)} BCFs = "
         f"{bench.startup * len(bench.bcfs):.1f} s of the CLI's total"
     )
