@@ -15,9 +15,14 @@ rule publish:
         f"{OUTDIR}/logs/publish.log",
     benchmark:
         f"{OUTDIR}/benchmarks/publish.tsv"
+    # Before the report jobs waiting for a core: the audit and the GDI export wait for
+    # the panel, the reports do not. One thread declared although the Parquet is joined
+    # on a second one while the VCF is indexed: declaring two made it wait for two free
+    # cores, which left one idle for ~4 s on 2 cores (make bench's timeline).
+    priority: 1
     conda:
         "../envs/publish.yaml"
-    threads: 2  # the Parquet is joined while the VCF is indexed
+    threads: 1
     resources:
         mem_mb=publish_mem_mb,
         runtime=publish_runtime,
