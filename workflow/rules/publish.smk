@@ -15,14 +15,16 @@ rule publish:
         f"{OUTDIR}/logs/publish.log",
     benchmark:
         f"{OUTDIR}/benchmarks/publish.tsv"
-    # Before the report jobs waiting for a core: the audit and the GDI export wait for
-    # the panel, the reports do not. One thread declared although the Parquet is joined
-    # on a second one while the VCF is indexed: declaring two made it wait for two free
-    # cores, which left one idle for ~4 s on 2 cores (make bench's timeline).
+    # Before the report jobs when cores free up together: the audit and the GDI export
+    # wait for the panel, the reports do not.
     priority: 1
     conda:
         "../envs/publish.yaml"
-    threads: 1
+    # The Parquet is joined while the VCF is indexed; Arrow sizes its pool by the job's
+    # threads (OMP_NUM_THREADS): alone, 2.8 s with two, 3.2-4.2 s with one. On 2 cores it
+    # waits for both to be free (~2 s of one idle core in the bench); on a cluster, where
+    # this serial step is hours long, two threads halve it.
+    threads: 2
     resources:
         mem_mb=publish_mem_mb,
         runtime=publish_runtime,
