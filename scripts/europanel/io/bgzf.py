@@ -17,7 +17,7 @@ LEVEL = 6
 BLOCK_INPUT = 0xFF00  # htslib's BGZF_BLOCK_SIZE: input bytes per block
 MAX_BLOCK = 0x10000  # a block's whole size must fit BSIZE (16 bits, minus one)
 # gzip member header with the BC extra field; the last 2 bytes (BSIZE) are appended.
-HEADER = bytes.fromhex("1f8b08040000000000ff06004243 0200".replace(" ", ""))
+HEADER = bytes.fromhex("1f8b08040000000000ff060042430200")
 BSIZE = struct.Struct("<H")
 TRAILER = struct.Struct("<II")  # CRC32, input size
 # The empty block htslib ends every file with; parts are joined without it.
