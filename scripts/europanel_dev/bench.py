@@ -47,7 +47,7 @@ PRESETS = {
         "cohorts": 5,
         "samples": 400,
         "length": 20_000_000,
-        "chunk_size": 5_000_000,
+        "chunk_size": 10_000_000,  # the workflow's default
         "block_size": 10_000,
     },
     "quick": {
