@@ -262,6 +262,7 @@ class Bench:
             )
             if same:
                 self.log("reusing the simulated dataset")
+                self.set_chunking(self.data / "config.yaml")
                 self.notes["simulation_reused"] = True
                 self.summary = summary
                 return
@@ -280,6 +281,16 @@ class Bench:
             log=self.log,
         )
         self.notes["simulation_reused"] = False
+
+    def set_chunking(self, config_path: Path) -> None:
+        """A reused dataset runs with the preset's chunk and block sizes, whatever the
+        config it was simulated with said (the genotypes do not depend on them)."""
+        import re
+
+        text = config_path.read_text()
+        for key in ("chunk_size", "block_size"):
+            text = re.sub(rf"(?m)^{key}: .*$", f"{key}: {self.preset[key]}", text)
+        config_path.write_text(text)
 
     def write_group_files(self) -> None:
         """Per cohort: fill-tags' -S file, plink2's --pheno file, and the groups of each sample."""

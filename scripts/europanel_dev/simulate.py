@@ -342,7 +342,7 @@ def simulate(
     length: int = 20_000_000,
     seed: int = 1,
     contig: str = "chr20",
-    chunk_size: int = 5_000_000,
+    chunk_size: int = 10_000_000,
     block_size: int = 10_000,
     threads: int = 2,
     log=print,
@@ -514,7 +514,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--length", type=int, default=20_000_000, help="bp of the contig")
     parser.add_argument("--contig", default="chr20")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--chunk-size", type=int, default=5_000_000)
+    parser.add_argument("--chunk-size", type=int, default=10_000_000)
     parser.add_argument("--block-size", type=int, default=10_000)
     parser.add_argument(
         "--threads",
