@@ -44,6 +44,8 @@ GDI_INFO = [
     ("AC_Hemi", "A", "Integer", "Allele counts in hemizygous genotypes"),
 ]
 READ_BATCH = 50_000  # panel rows read at a time: bounded memory
+SITE_COLUMNS = ("CHROM", "POS", "REF", "ALT", "FILTER")  # what gdi_lines copies
+GROUP_COLUMNS = ("AC", "AN", "nhomalt", "nhemi")  # what gdi_values reads per group
 
 
 def iso_alpha2_codes() -> set[str]:
@@ -152,33 +154,57 @@ def gdi_values(batch: pa.RecordBatch, group: str | None) -> dict[str, np.ndarray
     }
 
 
-def gdi_lines(batch: pa.RecordBatch, values: dict[str, np.ndarray], rows: np.ndarray) -> bytes:
-    """The GDI records of `rows` of a panel batch: the panel's site columns, then AC, AN,
-    AF (`.6g`), AC_Het, AC_Hom and AC_Hemi, built column-wise by Arrow."""
-    take = pa.array(rows, pa.int64())
+def gdi_columns(names: list[str], groups: list[str | None]) -> list[str]:
+    """The panel columns `gdi_values` and `gdi_lines` read for `groups`, in panel order."""
+    wanted = set(SITE_COLUMNS)
+    for group in groups:
+        suffix = f"_{group}" if group else ""
+        wanted.update(f"{name}{suffix}" for name in GROUP_COLUMNS)
+    return [name for name in names if name in wanted]
+
+
+def site_texts(batch: pa.RecordBatch) -> pa.Array:
+    """CHROM POS ID REF ALT QUAL FILTER of every row of a panel batch, tab-joined: the
+    same for every file, so built once per batch and taken per file."""
 
     def site(name):
-        return pc.cast(batch.column(name).take(take), pa.string())
+        return pc.cast(batch.column(name), pa.string())
+
+    return pc.binary_join_element_wise(
+        site("CHROM"), site("POS"), ".", site("REF"), site("ALT"), ".", site("FILTER"), "\t"
+    )
+
+
+def gdi_lines(
+    batch: pa.RecordBatch,
+    values: dict[str, np.ndarray],
+    rows: np.ndarray,
+    sites: pa.Array | None = None,
+) -> bytes:
+    """The GDI records of `rows` of a panel batch: the panel's site columns (`sites`, from
+    `site_texts`, when the caller has them), then AC, AN, AF (`.6g`), AC_Het, AC_Hom and
+    AC_Hemi, built column-wise by Arrow in one join."""
+    if sites is None:
+        sites = site_texts(batch)
 
     def number(name):
         return pc.cast(pa.array(values[name][rows]), pa.string())
 
-    info = pc.binary_join_element_wise(
-        *(
-            pc.binary_join_element_wise(f"{name}=", text, "")
-            for name, text in (
-                ("AC", number("AC")),
-                ("AN", number("AN")),
-                ("AF", float_texts(values["AF"][rows])),
-                ("AC_Het", number("AC_Het")),
-                ("AC_Hom", number("AC_Hom")),
-                ("AC_Hemi", number("AC_Hemi")),
-            )
-        ),
-        ";",
-    )
     lines = pc.binary_join_element_wise(
-        site("CHROM"), site("POS"), ".", site("REF"), site("ALT"), ".", site("FILTER"), info, "\t"
+        sites.take(pa.array(rows, pa.int64())),
+        "\tAC=",
+        number("AC"),
+        ";AN=",
+        number("AN"),
+        ";AF=",
+        float_texts(values["AF"][rows]),
+        ";AC_Het=",
+        number("AC_Het"),
+        ";AC_Hom=",
+        number("AC_Hom"),
+        ";AC_Hemi=",
+        number("AC_Hemi"),
+        "",
     )
     return lines_bytes(lines)
 
@@ -208,16 +234,25 @@ def export_gdi(
             handle.write(header_text(kept, label, panel_name, fasta).encode())
         parquet = pq.ParquetFile(panel_parquet)
         names = set(parquet.schema_arrow.names)
-        for batch in parquet.iter_batches(batch_size=READ_BATCH):
-            contigs = batch.column("CHROM").to_numpy(zero_copy_only=False)
-            served_contigs = {c for c in set(contigs) if c.removeprefix("chr") in GDI_CONTIGS}
-            servable = np.isin(contigs, list(served_contigs))
+        # Only the columns the export writes: the panel has ~170, histograms and VRS IDs
+        # among them, and decoding them all was most of this job's CPU.
+        columns = gdi_columns(parquet.schema_arrow.names, list(targets.values()))
+        for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=columns):
+            # Which rows are on a contig the writer accepts, decided once per distinct name.
+            chrom = pc.cast(batch.column("CHROM"), pa.string())
+            served_contigs = [
+                c for c in pc.unique(chrom).to_pylist() if c.removeprefix("chr") in GDI_CONTIGS
+            ]
+            servable = pc.is_in(chrom, pa.array(served_contigs, pa.string())).to_numpy(
+                zero_copy_only=False
+            )
+            sites = site_texts(batch)
             for label, cohort in targets.items():
                 if cohort is not None and f"AC_{cohort}" not in names:
                     continue
                 values = gdi_values(batch, cohort)
                 rows = np.flatnonzero(values["keep"] & servable)
-                handles[label].write(gdi_lines(batch, values, rows))
+                handles[label].write(gdi_lines(batch, values, rows, sites))
                 records[label] += len(rows)
     finally:
         for handle in handles.values():
