@@ -501,6 +501,69 @@ def test_exact_table_p_matches_enumeration(table):
     assert exact_table_p(tuple(ac), tuple(an)) == pytest.approx(naive_table_p(ac, an), rel=1e-9)
 
 
+def per_table_exact_p(ac: tuple[int, ...], an: tuple[int, ...]) -> float | None:
+    """The exact test of one table, one enumeration per table: the loop the merge ran
+    before tables of equal margins shared theirs (the twin it must equal bit for bit)."""
+    from europanel.core.sitestats import EXACT_MAX_TABLES, _log_choose, log_factorials
+
+    ac_arr, an_arr = np.asarray(ac, dtype=np.int64), np.asarray(an, dtype=np.int64)
+    total, n = int(ac_arr.sum()), int(an_arr.sum())
+    log_fact = log_factorials(n)
+    if 2 * total > n:
+        ac_arr, total = an_arr - ac_arr, n - total
+    log_observed = float(_log_choose(an_arr, ac_arr, log_fact).sum())
+    sums, log_p = np.zeros(1, np.int64), np.zeros(1)
+    for size in an_arr[:-1]:
+        a = np.arange(min(int(size), total) + 1)
+        sums = (sums[:, None] + a[None, :]).ravel()
+        log_p = (log_p[:, None] + _log_choose(size, a, log_fact)[None, :]).ravel()
+        keep = sums <= total
+        sums, log_p = sums[keep], log_p[keep]
+        if len(sums) > EXACT_MAX_TABLES:
+            return None
+    last = total - sums
+    ok = last <= an_arr[-1]
+    log_p = log_p[ok] + _log_choose(an_arr[-1], last[ok], log_fact)
+    norm = float(_log_choose(n, total, log_fact))
+    return float(min(1.0, np.exp(log_p[log_p <= log_observed + 1e-7] - norm).sum()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 5).flatmap(
+        lambda m: st.lists(
+            st.lists(
+                st.tuples(st.integers(0, 12), st.sampled_from([0, 40, 41, 120, 400])),
+                min_size=m,
+                max_size=m,
+            ),
+            min_size=1,
+            max_size=40,
+        )
+    )
+)
+def test_heterogeneity_equals_the_per_table_loop_bit_for_bit(sites):
+    """Tables sharing their margins (and the rows of one set of present cohorts) are
+    tested together: the p-values are those of one test per table, to the last bit."""
+    ac = np.array([[min(c, a) for c, a in site] for site in sites])
+    an = np.array([[a for _, a in site] for site in sites])
+    ac, an = np.vstack([ac, ac[:3]]), np.vstack([an, an[:3]])  # repeated tables
+    got = heterogeneity_p(ac, an)
+    for i in range(len(ac)):
+        present = an[i] > 0
+        table = (tuple(ac[i, present]), tuple(an[i, present]))
+        total, n = sum(table[0]), sum(table[1])
+        if present.sum() < 2 or total in (0, n):
+            assert math.isnan(got[i])
+            continue
+        af = total / n
+        if min(min(a * af, a * (1 - af)) for a in table[1]) >= 5:
+            continue  # the chi-square test
+        want = per_table_exact_p(*table)
+        if want is not None:  # (too many tables: the chi-square test)
+            assert np.float64(want).tobytes() == got[i].tobytes()
+
+
 def test_heterogeneity_uses_chi_square_for_large_counts():
     ac = np.array([[300, 420, 350]])
     an = np.array([[2000, 2200, 1900]])

@@ -75,10 +75,14 @@ def hardy_weinberg_p(
     excess = np.full(len(triples), np.nan)
     if not len(triples):
         return two_sided, excess
-    unique, inverse = np.unique(triples, axis=0, return_inverse=True)
+    unique, inverse = distinct_rows(triples)
     unique_two, unique_excess = np.full(len(unique), np.nan), np.full(len(unique), np.nan)
     called = np.flatnonzero(unique.sum(axis=1) > 0)
     rare = 2 * np.minimum(unique[called, 0], unique[called, 2]) + unique[called, 1]
+    # Triples by number of het counts: each batch's rows are then in order of length, so
+    # `_row_sums` sums the probabilities in place (a p-value does not depend on its batch).
+    by_length = np.argsort(rare // 2, kind="stable")
+    called, rare = called[by_length], rare[by_length]
     values = np.cumsum(rare // 2 + 1)  # probabilities up to and including each triple's
     start = 0
     while start < len(called):
@@ -87,8 +91,26 @@ def hardy_weinberg_p(
         batch = called[start:stop]
         unique_two[batch], unique_excess[batch] = _hwe_exact(*unique[batch].T)
         start = stop
-    inverse = inverse.reshape(-1)
     return unique_two[inverse], unique_excess[inverse]
+
+
+def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of an integer matrix and each row's index among them, as
+    `np.unique(matrix, axis=0, return_inverse=True)` (same order): each row as one int64
+    (mixed radix, first column most significant) when the values allow, which numpy
+    sorts several times faster than rows."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    if len(matrix) and matrix.shape[1]:
+        low = matrix.min(axis=0)
+        radix = matrix.max(axis=0) - low + 1
+        if float(np.prod(radix.astype(np.float64))) < 2.0**62:
+            codes = np.zeros(len(matrix), np.int64)
+            for column, size, offset in zip(matrix.T, radix.tolist(), low.tolist()):
+                codes = codes * size + (column - offset)
+            _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+            return matrix[first], inverse.reshape(-1)
+    unique, inverse = np.unique(matrix, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1)
 
 
 def _hwe_exact(hom_ref, het, hom_alt) -> tuple[np.ndarray, np.ndarray]:
@@ -105,25 +127,27 @@ def _hwe_exact(hom_ref, het, hom_alt) -> tuple[np.ndarray, np.ndarray]:
     lengths = rare // 2 + 1
     row = np.repeat(np.arange(len(n)), lengths)
     starts = np.cumsum(lengths) - lengths
-    h = rare[row] % 2 + 2 * (np.arange(len(row)) - starts[row])
-    n_, rare_, common_ = n[row], rare[row], common[row]
+    place = np.arange(len(row)) - starts[row]  # h = rare % 2 + 2 * place
+    h = (rare % 2)[row] + 2 * place
     log_fact = log_factorials(2 * int(n.max()))
-    log_p = (
-        log_fact[n_]
-        - log_fact[(rare_ - h) // 2]
-        - log_fact[h]
-        - log_fact[(common_ - h) // 2]
-        + h * math.log(2)
-        + log_fact[rare_]
-        + log_fact[common_]
-        - log_fact[2 * n_]
-    )
-    p = np.exp(log_p - np.maximum.reduceat(log_p, starts)[row])
+    # log P(h), its terms added in the order of the formula (the same floats), per-triple
+    # terms taken per triple then spread; (rare - h) / 2 = rare // 2 - place and
+    # (common - h) / 2 = (common - rare % 2) // 2 - place (common and rare have one parity).
+    log_p = log_fact[n][row]
+    log_p -= log_fact[(rare // 2)[row] - place]
+    log_p -= log_fact[h]
+    log_p -= log_fact[((common - rare % 2) // 2)[row] - place]
+    log_p += h * math.log(2)
+    log_p += log_fact[rare][row]
+    log_p += log_fact[common][row]
+    log_p -= log_fact[2 * n][row]
+    log_p -= np.maximum.reduceat(log_p, starts)[row]
+    p = np.exp(log_p, out=log_p)
     p /= _row_sums(p, row, len(n))[row]  # exact up to rounding; removes the log-gamma error
-    observed = p[starts + (het - rare % 2) // 2]
-    at_most_as_likely = p <= observed[row] * (1 + 1e-7)
+    observed_place = (het - rare % 2) // 2
+    at_most_as_likely = p <= (p[starts + observed_place] * (1 + 1e-7))[row]
     two_sided = _row_sums(p[at_most_as_likely], row[at_most_as_likely], len(n))
-    at_least_observed = h >= het[row]
+    at_least_observed = place >= observed_place[row]  # h >= het
     excess = _row_sums(p[at_least_observed], row[at_least_observed], len(n))
     return np.minimum(1.0, two_sided), np.minimum(1.0, excess)
 
@@ -134,8 +158,17 @@ def _row_sums(values: np.ndarray, row: np.ndarray, rows: int) -> np.ndarray:
     into a matrix and summed along axis 1, which numpy does row by row with the same
     pairwise summation (a plain cumulative sum would round differently)."""
     lengths = np.bincount(row, minlength=rows)
-    by_length = np.argsort(lengths, kind="stable")
-    ordered = values[np.argsort(lengths[row], kind="stable")]
+    if (lengths[1:] >= lengths[:-1]).all():  # rows already by length (hardy_weinberg_p)
+        by_length, ordered = np.arange(rows), values
+    else:
+        by_length = np.argsort(lengths, kind="stable")
+        # Each value's place once rows are ordered by length (a stable order of the rows,
+        # not a sort of the values): the row's new start plus the value's place in its row.
+        starts = np.cumsum(lengths) - lengths
+        new_starts = np.empty(rows, np.int64)
+        new_starts[by_length] = np.cumsum(lengths[by_length]) - lengths[by_length]
+        ordered = np.empty_like(values)
+        ordered[np.arange(len(values)) + (new_starts - starts)[row]] = values
     sums = np.zeros(rows)
     first_row = first_value = 0
     for length, count in zip(*np.unique(lengths[by_length], return_counts=True)):
@@ -161,16 +194,50 @@ def exact_table_p(ac: tuple[int, ...], an: tuple[int, ...]) -> float | None:
     """Exact conditional test of equal allele frequency across cohorts (a 2 x m table with
     fixed margins: the cohorts' AN and the total AC): the probability of tables at most as
     likely as the observed one (Fisher-Freeman-Halton). None if too many tables."""
-    ac_arr, an_arr = np.asarray(ac, dtype=np.int64), np.asarray(an, dtype=np.int64)
-    if (ac_arr < 0).any() or (ac_arr > an_arr).any():
-        raise ValueError(f"allele counts {ac} outside 0..AN {an}")
-    total, n = int(ac_arr.sum()), int(an_arr.sum())
-    log_fact = log_factorials(n)
-    if 2 * total > n:  # the minor allele has fewer tables; P is the same
-        ac_arr, total = an_arr - ac_arr, n - total
-    log_observed = float(_log_choose(an_arr, ac_arr, log_fact).sum())
+    p = exact_table_ps(np.asarray([ac], dtype=np.int64), np.asarray([an], dtype=np.int64))[0]
+    return None if np.isnan(p) else float(p)
+
+
+def exact_table_ps(ac: np.ndarray, an: np.ndarray) -> np.ndarray:
+    """`exact_table_p` of each row of `ac` and `an` (tables x cohorts), NaN where a row has
+    too many tables. The tables of a row depend only on its AN and minor-allele total, so
+    they are enumerated once per distinct (AN, total) and shared by the rows that have
+    them; each row's p is the same float a row-by-row computation gives (its sum over its
+    own tables in enumeration order, by `_row_sums`)."""
+    ac, an = np.asarray(ac, dtype=np.int64), np.asarray(an, dtype=np.int64)
+    bad = np.flatnonzero(((ac < 0) | (ac > an)).any(axis=1))
+    if len(bad):
+        raise ValueError(f"allele counts {tuple(ac[bad[0]])} outside 0..AN {tuple(an[bad[0]])}")
+    p = np.full(len(ac), np.nan)
+    if not len(ac):
+        return p
+    total, n = ac.sum(axis=1), an.sum(axis=1)
+    flip = 2 * total > n  # the minor allele has fewer tables; P is the same
+    ac = np.where(flip[:, None], an - ac, ac)
+    total = np.where(flip, n - total, total)
+    log_fact = log_factorials(int(n.max()))
+    log_observed = _log_choose(an, ac, log_fact).sum(axis=1)
+    margins, which = distinct_rows(np.column_stack([an, total]))
+    order = np.argsort(which, kind="stable")
+    members_of = np.split(order, np.cumsum(np.bincount(which, minlength=len(margins)))[:-1])
+    for (*margin_an, margin_total), members in zip(margins.tolist(), members_of):
+        log_p = _table_log_probabilities(np.asarray(margin_an), margin_total, log_fact)
+        if log_p is None:
+            continue
+        norm = float(_log_choose(sum(margin_an), margin_total, log_fact))
+        probabilities = np.exp(log_p - norm)
+        # Each row sums the probabilities of the tables at most as likely as its own.
+        for row, threshold in zip(members.tolist(), (log_observed[members] + 1e-7).tolist()):
+            p[row] = min(1.0, probabilities[log_p <= threshold].sum())
+    return p
+
+
+def _table_log_probabilities(an: np.ndarray, total: int, log_fact: np.ndarray):
+    """log P (up to the normalising constant) of every 2 x m table with column sums `an`
+    and first-row sum `total`, in lexicographic order of the first row; None beyond
+    EXACT_MAX_TABLES tables."""
     sums, log_p = np.zeros(1, np.int64), np.zeros(1)
-    for size in an_arr[:-1]:
+    for size in an[:-1]:
         a = np.arange(min(int(size), total) + 1)
         sums = (sums[:, None] + a[None, :]).ravel()
         log_p = (log_p[:, None] + _log_choose(size, a, log_fact)[None, :]).ravel()
@@ -179,11 +246,8 @@ def exact_table_p(ac: tuple[int, ...], an: tuple[int, ...]) -> float | None:
         if len(sums) > EXACT_MAX_TABLES:
             return None
     last = total - sums
-    ok = last <= an_arr[-1]
-    log_p = log_p[ok] + _log_choose(an_arr[-1], last[ok], log_fact)
-    norm = float(_log_choose(n, total, log_fact))
-    p = np.exp(log_p[log_p <= log_observed + 1e-7] - norm).sum()
-    return float(min(1.0, p))
+    ok = last <= an[-1]
+    return log_p[ok] + _log_choose(an[-1], last[ok], log_fact)
 
 
 def drift_deflated(ac: np.ndarray, an: np.ndarray, fst: float) -> tuple[np.ndarray, np.ndarray]:
@@ -232,14 +296,26 @@ def heterogeneity_p(ac: np.ndarray, an: np.ndarray, fst: float = 0.0) -> np.ndar
     df = present.sum(axis=1) - 1
     statistic, dof = terms.sum(axis=1)[testable], df[testable]
     p[testable] = np.where(statistic <= 0, 1.0, chdtrc(dof, statistic))
-    memo: dict[tuple, float | None] = {}
-    for i in np.flatnonzero(testable & small):
-        cols = present[i]
-        key = (tuple(ac[i, cols]), tuple(an[i, cols]))
-        if key not in memo:
-            memo[key] = exact_table_p(*key)
-        if memo[key] is not None:
-            p[i] = memo[key]
+    exact = np.flatnonzero(testable & small)
+    if len(exact):
+        # One exact test per distinct table: a row's key is its present cohorts' counts
+        # (absent cohorts -1), and rows of one set of present cohorts are tested together.
+        cells = present[exact]
+        keys = np.column_stack([np.where(cells, ac[exact], -1), np.where(cells, an[exact], -1)])
+        tables, inverse = distinct_rows(keys)
+        cohorts = ac.shape[1]
+        exact_p = np.full(len(tables), np.nan)
+        in_table = tables[:, cohorts:] >= 0
+        patterns, pattern_of = np.unique(in_table, axis=0, return_inverse=True)
+        for j, columns in enumerate(patterns):
+            rows = np.flatnonzero(pattern_of.reshape(-1) == j)
+            exact_p[rows] = exact_table_ps(
+                tables[rows][:, :cohorts][:, columns], tables[rows][:, cohorts:][:, columns]
+            )
+        exact_p = exact_p[inverse]
+        # Too many tables (NaN): the chi-square p stays.
+        done = ~np.isnan(exact_p)
+        p[exact[done]] = exact_p[done]
     return p
 
 
