@@ -217,6 +217,42 @@ def test_ti_tv_call_rate_and_concordance_equal_a_direct_computation(demo_run):
         assert r == pytest.approx(np.corrcoef(af_a, af_b)[0, 1], rel=1e-5)
 
 
+def test_site_matcher_equals_the_pandas_merge():
+    """The concordance's shared sites: the same AFs, in the same order, as an inner merge
+    on (pos, ref, alt), with and without a site given twice, and with AN = 0 sites."""
+    from europanel.stages.report.data import SiteMatcher
+
+    rng = np.random.default_rng(11)
+
+    def cohort_table(n, twice=False):
+        pos = np.sort(rng.integers(1, 400, n))
+        table = pd.DataFrame(
+            {
+                "pos": pos,
+                "ref": rng.choice(["A", "C", "GT"], n),
+                "alt": rng.choice(["G", "T", "CA", "A"], n),
+            }
+        ).drop_duplicates(["pos", "ref", "alt"])
+        if twice:
+            table = pd.concat([table, table.iloc[:5]])
+        table["an"] = rng.integers(0, 4, len(table)) * 100
+        table["ac"] = np.minimum(rng.integers(0, 150, len(table)), table["an"])
+        return table.astype({"ref": str, "alt": str}).reset_index(drop=True)
+
+    sites = {"a": cohort_table(300), "b": cohort_table(250), "c": cohort_table(200, twice=True)}
+    sites["empty"] = sites["a"].iloc[:0]
+    matcher = SiteMatcher(sites, ["pos", "ref", "alt"])
+    for a in sites:
+        for b in sites:
+            if a == b:
+                continue
+            both = sites[a].merge(sites[b], on=["pos", "ref", "alt"], suffixes=("_a", "_b"))
+            both = both[(both["an_a"] > 0) & (both["an_b"] > 0)]
+            x, y = matcher.shared_afs(a, b)
+            assert np.array_equal(x, (both["ac_a"] / both["an_a"]).to_numpy(np.float64))
+            assert np.array_equal(y, (both["ac_b"] / both["an_b"]).to_numpy(np.float64))
+
+
 # ---------------------------------------------------------------- rendering in a browser
 
 

@@ -281,6 +281,62 @@ def called_sites(bundle: Bundle, contig: str, start: int, end: int) -> pd.DataFr
     )
 
 
+class SiteMatcher:
+    """The sites of one window that two cohorts share, for every pair of cohorts: the
+    (pos, ref, alt) keys are numbered once for all cohorts, so a pair is an integer
+    lookup rather than a three-column join (what `DataFrame.merge` did, 10 times per
+    window with 5 cohorts, 45 with 10)."""
+
+    def __init__(self, sites: dict[str, pd.DataFrame], key: list[str]) -> None:
+        self.sites, self.key = sites, key
+        cohorts = list(sites)
+        sizes = [len(sites[c]) for c in cohorts]
+        pos, ref, alt = (
+            pd.concat([sites[c][column] for c in cohorts], ignore_index=True) for column in key
+        )
+        # Nulls get a code of their own: they match each other, as in a pandas merge.
+        ref_codes, _ = pd.factorize(ref, use_na_sentinel=False)
+        alt_codes, alt_names = pd.factorize(alt, use_na_sentinel=False)
+        alleles, distinct = pd.factorize(ref_codes.astype(np.int64) * len(alt_names) + alt_codes)
+        site_codes, site_keys = pd.factorize(pos.to_numpy(dtype=np.int64) * len(distinct) + alleles)
+        self.number_of_sites = len(site_keys)
+        bounds = np.cumsum([0, *sizes])
+        self.codes = {c: site_codes[bounds[i] : bounds[i + 1]] for i, c in enumerate(cohorts)}
+        self.unique = {
+            c: len(codes) == 0 or np.bincount(codes).max() == 1 for c, codes in self.codes.items()
+        }
+        # AF = AC_adj / AN_adj where AN_adj > 0 (float64 division, as pandas divides).
+        self.afs = {}
+        for cohort in cohorts:
+            ac = sites[cohort]["ac"].to_numpy(dtype=np.int64)
+            an = sites[cohort]["an"].to_numpy(dtype=np.int64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self.afs[cohort] = (ac / an, an > 0)
+
+    def shared_afs(self, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
+        """AF of a and of b at the sites both called with AN_adj > 0 in both, in a's
+        order (the order of an inner merge, so the Pearson sums are the same)."""
+        codes_a, codes_b = self.codes[a], self.codes[b]
+        if not self.unique[b]:  # a site twice in b: join as pandas does
+            return self.merged_afs(a, b)
+        row_in_b = np.full(self.number_of_sites, -1, dtype=np.int64)
+        row_in_b[codes_b] = np.arange(len(codes_b))
+        rows_b = row_in_b[codes_a]
+        rows_a = np.flatnonzero(rows_b >= 0)
+        rows_b = rows_b[rows_a]
+        (af_a, called_a), (af_b, called_b) = self.afs[a], self.afs[b]
+        kept = called_a[rows_a] & called_b[rows_b]
+        return af_a[rows_a[kept]], af_b[rows_b[kept]]
+
+    def merged_afs(self, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
+        both = self.sites[a].merge(self.sites[b], on=self.key, suffixes=("_a", "_b"))
+        both = both[(both["an_a"] > 0) & (both["an_b"] > 0)]
+        return (
+            (both["ac_a"] / both["an_a"]).to_numpy(dtype=np.float64),
+            (both["ac_b"] / both["an_b"]).to_numpy(dtype=np.float64),
+        )
+
+
 def windows(lengths: dict[str, int], contigs: list[str]):
     """(contig, start, end) of consecutive WINDOW_BP windows covering each contig."""
     for contig in contigs:
@@ -328,13 +384,9 @@ def cohort_tables(
             stats.expected_alleles += int(expected[known].sum())
             stats.an_raw += int(table["an_raw"].to_numpy(dtype=np.int64)[known].sum())
             stats.an_adj += int(table["an"].to_numpy(dtype=np.int64)[known].sum())
+        matcher = SiteMatcher(sites, key)
         for pair in pairs:
-            both = sites[pair.a].merge(sites[pair.b], on=key, suffixes=("_a", "_b"))
-            both = both[(both["an_a"] > 0) & (both["an_b"] > 0)]
-            pair.add(
-                (both["ac_a"] / both["an_a"]).to_numpy(dtype=np.float64),
-                (both["ac_b"] / both["an_b"]).to_numpy(dtype=np.float64),
-            )
+            pair.add(*matcher.shared_afs(pair.a, pair.b))
     table = pd.DataFrame(
         [q.row() for q in qc.values()], columns=list(CohortQC("").row())
     ).set_index("cohort")
