@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from europanel.stages.bundle import Bundle
@@ -165,16 +167,31 @@ def country_het_pairs(parquet: str, pairs: set[tuple[str, str]]) -> pd.DataFrame
     (`cohorts_called`), and how many of them carry the country_het flag (issue 15)."""
     both: dict[tuple[str, str], int] = {}
     flagged: dict[tuple[str, str], int] = {}
-    for batch in iter_panel(parquet, ["cohorts_called", "country_het"]):
-        if "country_het" not in batch:
-            break
-        for called, flag in zip(batch["cohorts_called"], batch["country_het"]):
-            cohorts = sorted(str(called).split(",")) if isinstance(called, str) else []
-            for pair in itertools.combinations(cohorts, 2):
-                if pair not in pairs:
+    source = pq.ParquetFile(parquet)
+    columns = ["cohorts_called", "country_het"]
+    if set(columns) <= set(source.schema_arrow.names):
+        for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            # Records that called the same cohorts share their pairs: counted per distinct
+            # `cohorts_called` by Arrow, then split into pairs once per distinct value.
+            flags = pc.fill_null(pc.cast(batch.column("country_het"), pa.bool_()), False)
+            table = pa.table(
+                {
+                    "called": pc.cast(batch.column("cohorts_called"), pa.string()),
+                    "flag": pc.cast(flags, pa.int64()),
+                }
+            )
+            counts = table.group_by("called").aggregate([("flag", "count"), ("flag", "sum")])
+            for called, records, flags_set in zip(
+                counts["called"].to_pylist(),
+                counts["flag_count"].to_pylist(),
+                counts["flag_sum"].to_pylist(),
+            ):
+                if called is None:
                     continue
-                both[pair] = both.get(pair, 0) + 1
-                flagged[pair] = flagged.get(pair, 0) + bool(flag)
+                for pair in itertools.combinations(sorted(called.split(",")), 2):
+                    if pair in pairs:
+                        both[pair] = both.get(pair, 0) + records
+                        flagged[pair] = flagged.get(pair, 0) + flags_set
     rows = [
         {"a": a, "b": b, "both_called": n, "flagged": flagged[(a, b)], "rate": flagged[(a, b)] / n}
         for (a, b), n in sorted(both.items())

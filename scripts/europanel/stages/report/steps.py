@@ -1,5 +1,8 @@
 """The `europanel qc-figures` steps: each reads its inputs, computes its tables
-(data, panel), draws its figures (figures) or writes the summary page (page)."""
+(data, panel), draws its figures (figures) or writes the summary page (page).
+
+`figures` (matplotlib, ~0.4 CPU s to import) is imported by the steps that draw only:
+the summary writes HTML and does without it."""
 
 from __future__ import annotations
 
@@ -24,15 +27,6 @@ from europanel.stages.report.data import (
     site_fates,
     write_table,
 )
-from europanel.stages.report.figures import (
-    plot_af_distribution,
-    plot_cohort_qc,
-    plot_concordance,
-    plot_country_het,
-    plot_samples,
-    plot_sfs,
-    plot_sites,
-)
 from europanel.stages.report.page import bundle_withheld_text, summary_html
 from europanel.stages.report.panel import (
     country_het_pairs,
@@ -44,6 +38,8 @@ from europanel.stages.report.panel import (
 
 
 def write_samples(bundles: list[Bundle], min_group_size: int, figure: str) -> str:
+    from europanel.stages.report.figures import plot_samples
+
     publication = publication_of(bundles, min_group_size)
     manifests = [b.manifest for b in bundles]
     plot_samples(
@@ -61,6 +57,8 @@ def write_samples(bundles: list[Bundle], min_group_size: int, figure: str) -> st
 def write_sites(
     bundles: list[Bundle], min_group_size: int, stats: StatsFiles, figure: str, table: str
 ) -> str:
+    from europanel.stages.report.figures import plot_sites
+
     fates = site_fates(
         stats.of("normalised"), stats.of("counts"), publication_of(bundles, min_group_size)
     )
@@ -78,6 +76,8 @@ def write_cohorts(
     qc_figure: str,
     qc_tsv: str,
 ) -> str:
+    from europanel.stages.report.figures import plot_cohort_qc, plot_concordance
+
     qc, pairs = cohort_tables(bundles, contigs, publication_of(bundles, min_group_size))
     write_table(qc, qc_tsv)
     write_table(concordance_table(pairs), concordance_tsv, index=False)
@@ -94,6 +94,8 @@ def write_panel_figures(
     af_figure: str,
     country_het_figure: str | None = None,
 ) -> str:
+    from europanel.stages.report.figures import plot_af_distribution, plot_country_het, plot_sfs
+
     spectra = panel_spectra(panel, publication_of(bundles, min_group_size))
     plot_sfs(spectra, sfs_figure)
     plot_af_distribution(spectra, af_figure)
