@@ -274,9 +274,6 @@ def vcf_batch_patterns(lattice: Lattice, batch: pa.RecordBatch) -> dict:
     return patterns
 
 
-REGION_BATCH_RECORDS = 20_000
-
-
 def region_patterns(lattice: Lattice, vcf: str, parquet: str, region: str) -> dict:
     """One `audit-chunk` job: the patterns of the panel VCF's and Parquet's records whose POS
     lies in `region` (`contig:start-end`, a chunk), and how many records each holds there.
@@ -315,30 +312,29 @@ def region_patterns(lattice: Lattice, vcf: str, parquet: str, region: str) -> di
 
 
 def vcf_region_batches(vcf: str, contig: str, start: int, end: int):
-    """The VCF's records with POS in [start, end] (tabix also returns records that start
-    before and overlap it), as Arrow batches of CHROM, POS, INFO."""
-    import pysam
+    """The VCF's records on `contig` with POS in [start, end], as Arrow batches of CHROM,
+    POS, INFO: the region's lines, inflated in bulk through the tabix index, parsed by
+    Arrow's CSV reader (the index's span may also hold records just outside the region)."""
+    from europanel.io.tabix import region_lines
 
-    with pysam.TabixFile(vcf) as tabix:
-        if contig not in tabix.contigs:
-            return
-        lines = []
-        for line in tabix.fetch(contig, start - 1, end):
-            if int(line.split("\t", 2)[1]) >= start:
-                lines.append(line)
-            if len(lines) == REGION_BATCH_RECORDS:
-                yield _parse_records(lines)
-                lines = []
-        if lines:
-            yield _parse_records(lines)
+    for text in region_lines(vcf, contig, start - 1, end):
+        batch = _parse_records(text)
+        positions = batch.column("POS")
+        inside = pc.and_(
+            pc.equal(batch.column("CHROM"), contig),
+            pc.and_(pc.greater_equal(positions, start), pc.less_equal(positions, end)),
+        )
+        yield batch.filter(inside)
 
 
-def _parse_records(lines: list[str]) -> pa.RecordBatch:
+def _parse_records(text: bytes) -> pa.RecordBatch:
     from pyarrow import csv
 
-    text = ("\n".join(lines) + "\n").encode()
-    options = vcf_csv_options(csv.ReadOptions(column_names=VCF_COLUMNS, block_size=len(text) + 1))
-    table = csv.read_csv(pa.BufferReader(text), **options)
+    # One thread: the job declares one, and a few MB of lines parse faster alone.
+    read_options = csv.ReadOptions(
+        column_names=VCF_COLUMNS, block_size=len(text) + 1, use_threads=False
+    )
+    table = csv.read_csv(pa.BufferReader(text), **vcf_csv_options(read_options))
     return table.combine_chunks().to_batches()[0]
 
 
