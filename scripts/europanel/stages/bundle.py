@@ -15,9 +15,10 @@ import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from europanel import __version__
@@ -36,6 +37,11 @@ from europanel.core.regions import (
 )
 from europanel.io.sheets import InputError, cohort_groups, group_membership
 from europanel.stages.count import QC_LEVELS, STATS, expected_ploidy
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas (~0.2 CPU s to import) is imported by the functions that make or return tables:
+# opening and checking bundles, what every panel-side job does first, goes without it.
 
 BUNDLE_FORMAT = "europanel-bundle/2"  # /2: small groups withheld (europanel.disclosure)
 COUNTS_ROW_GROUP = 20_000  # records per row group of a bundle's counts file
@@ -128,6 +134,8 @@ def suppress_table(
     table: pd.DataFrame, classes: np.ndarray, withheld: dict[int, list[dict]]
 ) -> pd.DataFrame:
     """Null every count of a withheld group at the records of the classes withholding it."""
+    import pandas as pd
+
     for cls, entries in withheld.items():
         rows = classes == cls
         if not rows.any():
@@ -147,6 +155,21 @@ def release_digests(samples: pd.DataFrame, groups: list[str], salt: bytes) -> di
     membership = group_membership(samples, groups)
     ids = samples["sample"].to_numpy()
     return {g: sample_set_digest(ids[membership[:, j] > 0], salt) for j, g in enumerate(groups)}
+
+
+def read_chunk_counts(paths: list[str]) -> pd.DataFrame:
+    """The chunks' count tables of one contig, in order, as one DataFrame: joined by
+    Arrow and converted once (a pandas concat of per-chunk frames cost 2.5x as much),
+    or by pandas when the chunks' schemas differ."""
+    import pandas as pd
+
+    if not paths:
+        return pd.DataFrame()
+    tables = [pq.read_table(p) for p in paths]
+    try:
+        return pa.concat_tables(tables).to_pandas()
+    except pa.ArrowInvalid:
+        return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
 
 
 def write_bundle(
@@ -179,8 +202,7 @@ def write_bundle(
     counts = {}
     for contig, paths in chunk_counts.items():
         target = folder / "counts" / f"{contig}.parquet"
-        tables = [pd.read_parquet(p) for p in paths]
-        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        table = read_chunk_counts(paths)
         if len(table):
             classes = ploidy_map.classes(contig, table["pos"].to_numpy())
             keep = ~np.isin(classes, silent)
@@ -262,6 +284,8 @@ class Bundle:
         """Count rows of one contig with start <= POS <= end (only the row groups that hold
         them are read). `columns`: a function choosing, from the file's column names, the
         ones to read (None: all)."""
+        import pandas as pd
+
         entry = self.manifest["counts"].get(contig)
         if entry is None:
             return pd.DataFrame(columns=["pos", "ref", "alt", "filtered"])
