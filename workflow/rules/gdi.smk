@@ -29,6 +29,7 @@ rule allsites_an:
         settings=stage_settings("allsites"),
     shell:
         "{params.europanel} allsites --bundles {params.bundles} --panel {input.panel}"
+        " --verified {input.verified}"
         " --contigs {params.contigs} --settings {params.settings:q}"
         " --output {output.tsv} --parquet {output.parquet} > {log} 2>&1"
 
@@ -57,5 +58,6 @@ rule gdi_export:
         settings=stage_settings("gdi_export", countries=GDI_COUNTRIES),
     shell:
         "{params.europanel} gdi-export --panel {input.panel} --bundles {params.bundles}"
+        " --verified {input.verified}"
         " --contigs {params.contigs} --settings {params.settings:q}"
         " --summary {output.summary} > {log} 2>&1"

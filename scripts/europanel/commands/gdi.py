@@ -15,7 +15,7 @@ def cmd_allsites(args) -> None:
     from europanel.stages.allsites import published_groups, write_allsites
 
     settings = load_settings(args.settings, "allsites")
-    bundles = open_bundles(args.bundles)
+    bundles = open_bundles(args.bundles, verified=args.verified)
     manifests = [b.manifest for b in bundles]
     groups = published_groups(args.panel, PanelGroups.from_manifests(manifests).ordered())
     lengths = manifests[0]["contigs"]
@@ -37,7 +37,7 @@ def cmd_gdi_export(args) -> None:
     label = settings["gdi"]["panel_label"]
     # cohort -> ISO 3166-1 alpha-2 code, as the workflow resolved it (sheet and config)
     countries = settings["countries"]
-    bundles = open_bundles(args.bundles)
+    bundles = open_bundles(args.bundles, verified=args.verified)
     first = bundles[0].manifest
     require_codes(countries, label)
     outdir = str(Path(args.summary).parent)
@@ -66,10 +66,19 @@ def cmd_lookup(args) -> None:
     write_answers(answers, Panel(args.panel, allsites).groups, args.format)
 
 
+def add_verified_option(parser) -> None:
+    # These jobs read only the manifests: the run's verify-bundles record stands for the
+    # counts files' checksums (hashing every bundle again was pure overhead).
+    parser.add_argument(
+        "--verified", default=None, help="verify-bundles record: skip hashing counts files"
+    )
+
+
 def register(sub) -> None:
     p = sub.add_parser("allsites", help="all-sites AN of the published groups (RLE, tabix)")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     p.add_argument("--panel", required=True, help="the panel's Parquet (its published groups)")
+    add_verified_option(p)
     p.add_argument("--contigs", nargs="+", required=True)
     add_settings_option(p, "allsites")
     p.add_argument("--output", required=True, help="bgzipped TSV (.tsv.gz), tabix-indexed")
@@ -79,6 +88,7 @@ def register(sub) -> None:
     p = sub.add_parser("gdi-export", help="GDI / Beacon v2 allele-frequency VCFs per country")
     p.add_argument("--panel", required=True, help="the panel's Parquet")
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
+    add_verified_option(p)
     p.add_argument("--contigs", nargs="+", required=True)
     add_settings_option(p, "gdi_export")
     p.add_argument("--summary", required=True, help="summary.json; files are written beside it")
