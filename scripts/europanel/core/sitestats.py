@@ -418,7 +418,7 @@ def site_annotation_columns(
         start = 0
         for name, has_larger in HISTOGRAMS:
             bins = histograms[:, start : start + HIST_BINS]
-            out[f"{name}_raw_bin_freq"] = list(bins.astype(np.int64))
+            out[f"{name}_raw_bin_freq"] = list(np.ascontiguousarray(bins, dtype=np.int64))
             start += HIST_BINS
             if has_larger:
                 out[f"{name}_raw_n_larger"] = histograms[:, start].astype(np.int64)

@@ -27,6 +27,7 @@ from europanel.core.regions import PLOIDY_CLASSES, PloidyMap, in_intervals
 from europanel.core.sitestats import (
     SiteAnnotationPolicy,
     annotation_filter,
+    distinct_rows,
     site_annotation_columns,
 )
 from europanel.io.sheets import InputError
@@ -74,14 +75,18 @@ def merge_chunk(
     n = len(keys)
     groups = panel.ordered()
     group_index = {g: j for j, g in enumerate(groups)}
+    # Column-major: the counts are added a group (column) at a time.
     totals = {
-        (lvl, st): np.zeros((n, len(groups)), dtype=np.int64) for lvl in QC_LEVELS for st in STATS
+        (lvl, st): np.zeros((n, len(groups)), dtype=np.int64, order="F")
+        for lvl in QC_LEVELS
+        for st in STATS
     }
     positions = keys["pos"].to_numpy()
     ref_ends = positions + keys["ref"].str.len().to_numpy() - 1
     ploidy_class = ploidy_map.classes(contig, positions)
-    called_by = [[] for _ in range(n)]
-    filtered_by = [[] for _ in range(n)]
+    # Which cohorts (columns, in label order) call / filter each site.
+    called_by_cohort = np.zeros((n, len(cohorts)), dtype=bool)
+    filtered_by_cohort = np.zeros((n, len(cohorts)), dtype=bool)
     # A called cohort's piece of a group that its bundle withheld (null) is unknown here.
     unknown = np.zeros((n, len(groups)), dtype=bool)
     # Site annotations: each cohort's own adj AC/AN per group (what it added to the totals),
@@ -89,10 +94,12 @@ def merge_chunk(
     cohort_adj: dict[str, dict[tuple[str, str], np.ndarray]] = {}
     hist_columns = histogram_columns()
     with_histograms = annotations is not None and annotations.histograms
-    histograms = np.zeros((n, len(hist_columns)), np.int64) if with_histograms else None
+    # Column-major, as the counts: each cohort's histogram columns are added one by one.
+    histograms = np.zeros((n, len(hist_columns)), np.int64, order="F") if with_histograms else None
 
     key_index = pd.MultiIndex.from_frame(keys)
-    for cohort in sorted(cohorts, key=lambda c: c.label):
+    labels = sorted(c.label for c in cohorts)
+    for column_of_cohort, cohort in enumerate(sorted(cohorts, key=lambda c: c.label)):
         variants = variant_rows(cohort.table)
         # The panel row of each of the cohort's records (keys hold every one of them):
         # values are scattered there, instead of joining every column onto the sites.
@@ -105,11 +112,16 @@ def merge_chunk(
         filtered = np.zeros(n, dtype=bool)
         filtered[rows[row_filtered]] = True
         called = present & ~filtered
-        before = {s: totals[("adj", s)].copy() for s in ("AC", "AN")} if annotations else None
+        before = (
+            {s: totals[("adj", s)].copy(order="F") for s in ("AC", "AN")} if annotations else None
+        )
         if histograms is not None:
             # A chunk without records in a cohort's bundle has no histogram columns: zeros.
-            values = variants.reindex(columns=hist_columns).fillna(0).to_numpy(dtype=np.int64)
-            histograms[called_rows] += values[~row_filtered]
+            for j, column in enumerate(hist_columns):
+                if column in variants:
+                    counts = variants[column].to_numpy(dtype=np.int64, na_value=0)
+                    added = histograms[:, j]  # a view: added to in place
+                    added[called_rows] += counts[~row_filtered] if row_filtered.any() else counts
         for column in cohort.table.columns:
             if column in KEY or column in ("chrom", "filtered") or is_histogram_column(column):
                 continue
@@ -151,11 +163,11 @@ def merge_chunk(
                 for stat in ("AC", "AN")
                 for g, j in group_index.items()
             }
-        for i in np.flatnonzero(called | reference_called):
-            called_by[i].append(cohort.label)
-        for i in np.flatnonzero(filtered):
-            filtered_by[i].append(cohort.label)
+        called_by_cohort[:, column_of_cohort] = called | reference_called
+        filtered_by_cohort[:, column_of_cohort] = filtered
 
+    called_by = cohort_lists(called_by_cohort, labels)
+    filtered_by = cohort_lists(filtered_by_cohort, labels)
     # The panel total is the sum over cohorts (every sample is in exactly one cohort).
     cohort_columns = [group_index[c] for c in panel.cohorts]
     overall = {k: v[:, cohort_columns].sum(axis=1) for k, v in totals.items()}
@@ -206,6 +218,14 @@ def merge_chunk(
     return records, summary
 
 
+def cohort_lists(by_cohort: np.ndarray, labels: list[str]) -> list[list[str]]:
+    """Per site (row), the cohorts (columns: `labels`) marked in its row, in label order;
+    sites of one pattern share one list (they are only read)."""
+    patterns, which = distinct_rows(by_cohort.astype(np.int64))
+    lists = [[label for label, on in zip(labels, row) if on] for row in patterns.tolist()]
+    return [lists[j] for j in which.tolist()]
+
+
 def group_fields(group: str, panel: PanelGroups) -> list[str]:
     """The published INFO fields that belong to one group: withholding the group
     (DESIGN §6) must withhold all of them."""
@@ -225,8 +245,10 @@ def merged_columns(names: list[str], histograms: bool) -> list[str]:
 
 
 def variant_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """A count table without its reference-only records (ALT `.`)."""
-    return table[table["alt"] != "."]
+    """A count table without its reference-only records (ALT `.`); the table itself
+    (not a copy) when it has none."""
+    reference = (table["alt"] == ".").to_numpy()
+    return table[~reference] if reference.any() else table
 
 
 def add_reference_calls(
