@@ -84,7 +84,9 @@ def cmd_merge(args) -> None:
 
     from europanel.stages.publish import write_part
 
-    table = pa.Table.from_pandas(records, preserve_index=False)
+    # One thread, as the job has: Arrow's pool would spend more CPU handing the columns
+    # over than converting them (0.17-0.25 -> 0.09 s on a benchmark chunk).
+    table = pa.Table.from_pandas(records, preserve_index=False, nthreads=1)
     del records
     written = write_part(table, args.vcf_part, args.parquet_part, args.fasta)
     Path(args.summary).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
