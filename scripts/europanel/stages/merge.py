@@ -99,6 +99,8 @@ def merge_chunk(
 
     key_index = pd.MultiIndex.from_frame(keys)
     labels = sorted(c.label for c in cohorts)
+    # The adj AC and AN before each cohort's are added (its own are the difference).
+    before = {s: np.empty_like(totals[("adj", s)]) for s in ("AC", "AN")} if annotations else None
     for column_of_cohort, cohort in enumerate(sorted(cohorts, key=lambda c: c.label)):
         variants = variant_rows(cohort.table)
         # The panel row of each of the cohort's records (keys hold every one of them):
@@ -112,9 +114,9 @@ def merge_chunk(
         filtered = np.zeros(n, dtype=bool)
         filtered[rows[row_filtered]] = True
         called = present & ~filtered
-        before = (
-            {s: totals[("adj", s)].copy(order="F") for s in ("AC", "AN")} if annotations else None
-        )
+        if before is not None:  # (copied into the same buffers: no fresh pages per cohort)
+            for stat, saved in before.items():
+                np.copyto(saved, totals[("adj", stat)])
         if histograms is not None:
             # A chunk without records in a cohort's bundle has no histogram columns: zeros.
             for j, column in enumerate(hist_columns):
