@@ -243,24 +243,58 @@ def vcf_patterns(lattice: Lattice, vcf: str, batch_bytes: int = 64 << 20) -> dic
     return patterns
 
 
+def info_items(info: pa.Array) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, pa.Array]:
+    """The items (`;`-separated) of each record's INFO, as (record of each item, its key's
+    code, the keys, whether it has a value, the items). An item's key is what precedes its
+    first `=`, or the whole item when it has none (a flag, or `.`: no value)."""
+    items = pc.split_pattern(info, ";")
+    flat = items.flatten()
+    lists = np.frombuffer(items.buffers()[1], np.int32, len(items) + 1, items.offset * 4)
+    record = np.repeat(np.arange(len(items)), np.diff(lists))
+    width = np.int64 if pa.types.is_large_string(flat.type) else np.int32
+    starts = np.frombuffer(
+        flat.buffers()[1], width, len(flat) + 1, flat.offset * np.dtype(width).itemsize
+    )
+    equals = pc.find_substring(flat, "=").to_numpy(zero_copy_only=False)
+    has_value = equals >= 0
+    # Keys and the rest (`=value`) alternate over the items' bytes: every other piece.
+    bounds = np.empty(2 * len(flat) + 1, width)
+    bounds[0::2] = starts
+    bounds[1::2] = starts[:-1] + np.where(has_value, equals, np.diff(starts))
+    pieces = pa.Array.from_buffers(
+        flat.type, 2 * len(flat), [None, pa.py_buffer(bounds), flat.buffers()[2]]
+    )
+    keys = pc.dictionary_encode(pieces.take(pa.array(np.arange(0, 2 * len(flat), 2))))
+    codes = keys.indices.to_numpy(zero_copy_only=False)
+    return record, codes, keys.dictionary.to_pylist(), has_value, flat
+
+
+def item_values(n: int, record, codes, keys, has_value, flat, key: str) -> pa.Array:
+    """Each of the `n` records' value of INFO `key` (after the first `=` of its first item
+    with that key and a value; null where none), from `info_items`."""
+    first = np.full(n, -1, np.int64)
+    if key in keys:
+        items = np.flatnonzero((codes == keys.index(key)) & has_value)
+        # Records are in order, so the first item of a record is where its record starts.
+        records = record[items]
+        starts = np.ones(len(items), bool)
+        starts[1:] = records[1:] != records[:-1]
+        first[records[starts]] = items[starts]
+    return pc.utf8_slice_codeunits(flat.take(pa.array(first, mask=first < 0)), len(key) + 1)
+
+
 def vcf_batch_patterns(lattice: Lattice, batch: pa.RecordBatch) -> dict:
     """The patterns of one batch of VCF records (CHROM, POS, INFO)."""
     info = batch.column("INFO")
-    # A record's keys and which have a value: its INFO with the values cut out
-    # (`AC=3;AN=8;X` -> `AC=;AN=;X`). Records share a few dozen of these, so each is
-    # split in Python once per batch.
-    signatures = pc.dictionary_encode(pc.replace_substring_regex(info, "=[^;]*", "="))
-    keyed = [
-        {item[:-1] for item in text.split(";") if item.endswith("=")}
-        for text in signatures.dictionary.to_pylist()
-    ]
-    columns = panel_group_labels(sorted(set().union(*keyed)))
+    # A record's keys that have a value (`AC=3;AN=8;X`: AC, AN), from its INFO's items.
+    record, codes, keys, has_value, flat = info_items(info)
+    columns = panel_group_labels(sorted({keys[c] for c in np.unique(codes[has_value])}))
     labels = sorted(set(columns.values()))
-    shown_by_signature = np.zeros((len(keyed), len(labels)), bool)
-    for row, keys in enumerate(keyed):
-        for key in keys & columns.keys():
-            shown_by_signature[row, labels.index(columns[key])] = True
-    called = pc.struct_field(pc.extract_regex(info, r"(?:^|;)cohorts_called=(?P<value>[^;]*)"), [0])
+    label_of = np.array([labels.index(columns[k]) if k in columns else -1 for k in keys], np.int64)
+    group_items = np.flatnonzero(has_value & (label_of[codes] >= 0)) if keys else []
+    shown = np.zeros((len(info), len(labels)), bool)
+    shown[record[group_items], label_of[codes[group_items]]] = True
+    called = item_values(len(info), record, codes, keys, has_value, flat, "cohorts_called")
     patterns: dict = {}
     add_patterns(
         patterns,
@@ -268,7 +302,7 @@ def vcf_batch_patterns(lattice: Lattice, batch: pa.RecordBatch) -> dict:
         batch.column("CHROM").to_numpy(zero_copy_only=False),
         batch.column("POS").to_numpy(zero_copy_only=False),
         called_codes(called),
-        shown_by_signature[signatures.indices.to_numpy(zero_copy_only=False)],
+        shown,
         labels,
     )
     return patterns
