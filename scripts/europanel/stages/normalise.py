@@ -8,7 +8,9 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
    (`--no-update`: the input's INFO AC/AN are never read, they may disagree with its GT);
 2. `annotate`: rename contigs to the reference's names, drop INFO and every
    FORMAT field counting does not need. When the file holds exactly the sheet's
-   samples in order, `annotate -r` does steps 1 and 2 in one pass;
+   samples in order, `annotate` does steps 1 and 2 in one pass, reading the window's
+   text already inflated by `europanel.io.region_text` through a pipe (bgzipped VCF
+   with a .tbi; otherwise `annotate -r`);
 3. `norm -m -any -f`: split multiallelics, left-align, check REF;
 4. `norm -d exact`: remove exact duplicates (not combinable with -m in one call);
 5. `view -t`: keep records whose *normalised* POS is in the chunk, so each
@@ -19,6 +21,8 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,6 +70,51 @@ def run_bcftools(command, *args: str) -> str:
     except pysam.utils.SamtoolsError as error:
         raise RuntimeError(f"bcftools {' '.join(args)} failed:\n{error}") from None
     return command.get_messages() or ""
+
+
+def annotate_window(path: str, contig: str, begin: int, end: int, args: list[str], out) -> None:
+    """`bcftools annotate args` of the records of `path` overlapping contig:begin-end into
+    `out`. A bgzipped VCF with a .tbi is read as text that `europanel.io.region_text`
+    inflates in a second process (ISA-L, not pysam's zlib); the same records, and htslib
+    parses them as from the file. Anything else, or if that process cannot do it, goes
+    through htslib's region query, which also reports any problem of the file."""
+    if os.path.exists(f"{path}.tbi") and annotate_from_pipe(path, contig, begin, end, args, out):
+        return
+    run_bcftools(
+        bcftools.annotate, "--no-version", "-r", f"{contig}:{begin}-{end}", *args,
+        "-o", str(out), path,
+    )  # fmt: skip
+
+
+def annotate_from_pipe(path: str, contig: str, begin: int, end: int, args, out) -> bool:
+    """Whether `annotate` read the window from `region_text` and both ended well."""
+    import europanel
+
+    package_root = str(Path(europanel.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    read_end, write_end = os.pipe()
+    try:
+        # The interpreter running this job, never whatever `python` PATH finds.
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "europanel.io.region_text", path, contig, str(begin), str(end)],
+            stdout=write_end,
+            env=env,
+        )
+    finally:
+        os.close(write_end)
+    try:
+        source = f"/dev/fd/{read_end}"
+        run_bcftools(bcftools.annotate, "--no-version", *args, "-o", str(out), source)
+        annotated = True
+    except RuntimeError:
+        # bcftools stopped early, and may keep the pipe open (pysam catches its exit):
+        # the writer would wait on a full pipe.
+        writer.kill()
+        annotated = False
+    finally:
+        os.close(read_end)
+    return writer.wait() == 0 and annotated
 
 
 def norm_line_counts(messages: str) -> dict[str, int]:
@@ -179,10 +228,8 @@ def normalise_to_bcf(
             # pass reads the window and strips the fields, without a BCF in between. If it
             # fails, the two passes below run and name the problem.
             try:
-                run_bcftools(
-                    bcftools.annotate, "--no-version", "-r", window, *strip,
-                    "-o", str(annotated), path,
-                )  # fmt: skip
+                begin, end = max(1, chunk.start - realign_window), chunk.end + realign_window
+                annotate_window(path, name, begin, end, strip, annotated)
                 pieces.append(annotated)
                 continue
             except RuntimeError:
