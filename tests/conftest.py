@@ -197,3 +197,22 @@ def demo_settings(stage: str, **derived) -> str:
     from europanel.settings import settings_json, stage_settings
 
     return settings_json(stage_settings(demo_config(), stage, **derived))
+
+
+def bgzipped_vcf(folder, text: str, writer: str) -> str:
+    """`text` as `<folder>/<writer>.vcf.gz`, tabix-indexed, compressed by htslib
+    (writer "htslib") or by europanel's io/bgzf.py (another block layout)."""
+    import pysam
+
+    from europanel.io import bgzf
+
+    path = str(folder / f"{writer}.vcf.gz")
+    if writer == "htslib":
+        plain = folder / "plain.vcf"
+        plain.write_text(text)
+        pysam.tabix_compress(str(plain), path, force=True)
+    else:
+        with bgzf.BgzfWriter(path) as out:
+            out.write(text.encode())
+    pysam.tabix_index(path, preset="vcf", force=True)
+    return path

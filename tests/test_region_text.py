@@ -12,7 +12,7 @@ import pysam
 import pytest
 from pysam import bcftools
 
-from europanel.io import bgzf
+from conftest import bgzipped_vcf
 from europanel.io.region_text import NEEDS_HTSLIB, write_region
 from europanel.stages import normalise
 
@@ -43,16 +43,7 @@ def write_vcf(folder, seed: int, writer: str, with_end: bool = False) -> str:
             calls = "\t".join(f"{rng.choice('01')}/{rng.choice('01')}:7" for _ in SAMPLES)
             lines.append(f"{contig}\t{pos}\t.\t{ref}\tT\t.\tPASS\t{info}\tGT:DP\t{calls}\n")
     text = HEADER + "".join(lines)
-    path = str(folder / f"{writer}.vcf.gz")
-    if writer == "htslib":
-        plain = folder / "plain.vcf"
-        plain.write_text(text)
-        pysam.tabix_compress(str(plain), path, force=True)
-    else:
-        with bgzf.BgzfWriter(path) as out:
-            out.write(text.encode())
-    pysam.tabix_index(path, preset="vcf", force=True)
-    return path
+    return bgzipped_vcf(folder, text, writer)
 
 
 def htslib_records(path: str, contig: str, begin: int, end: int) -> list[str]:

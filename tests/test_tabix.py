@@ -8,7 +8,7 @@ import random
 import pysam
 import pytest
 
-from europanel.io import bgzf
+from conftest import bgzipped_vcf
 from europanel.io.tabix import region_lines
 
 HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
@@ -29,16 +29,7 @@ def write_vcf(folder, seed: int, writer: str) -> str:
             info = ";".join(f"K{i}={rng.random():.6f}" for i in range(rng.randint(1, 40)))
             lines.append(f"{contig}\t{pos}\t.\t{ref}\tT\t.\tPASS\t{info}\n")
     text = HEADER + "".join(lines)
-    path = str(folder / f"{writer}.vcf.gz")
-    if writer == "htslib":
-        plain = folder / "plain.vcf"
-        plain.write_text(text)
-        pysam.tabix_compress(str(plain), path, force=True)
-    else:
-        with bgzf.BgzfWriter(path) as out:
-            out.write(text.encode())
-    pysam.tabix_index(path, preset="vcf", force=True)
-    return path
+    return bgzipped_vcf(folder, text, writer)
 
 
 def fetched(path: str, contig: str, begin: int, end: int) -> list[str]:
