@@ -48,3 +48,11 @@ def add_settings_option(parser, stage: str) -> None:
         metavar="JSON|FILE",
         help=f"the stage's settings ({keys}) as a JSON object, or a JSON file holding it",
     )
+
+
+def add_verified_option(parser) -> None:
+    """`--verified`: the run's verify-bundles record. Jobs that read only the manifests take
+    it for the counts files' checksums (verified once per run, not hashed again per job)."""
+    parser.add_argument(
+        "--verified", default=None, help="verify-bundles record: skip hashing counts files"
+    )

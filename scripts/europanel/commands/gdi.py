@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from europanel.commands.common import add_settings_option, open_bundles
+from europanel.commands.common import add_settings_option, add_verified_option, open_bundles
 from europanel.settings import load_settings
 
 
@@ -64,14 +64,6 @@ def cmd_lookup(args) -> None:
     check_files(args.panel, allsites, args.fasta, f"{args.fasta}.fai")
     answers = iter_answers(args.variants, args.panel, allsites, args.fasta)
     write_answers(answers, Panel(args.panel, allsites).groups, args.format)
-
-
-def add_verified_option(parser) -> None:
-    # These jobs read only the manifests: the run's verify-bundles record stands for the
-    # counts files' checksums (hashing every bundle again was pure overhead).
-    parser.add_argument(
-        "--verified", default=None, help="verify-bundles record: skip hashing counts files"
-    )
 
 
 def register(sub) -> None:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from europanel.commands.common import add_settings_option, open_bundles
+from europanel.commands.common import add_settings_option, add_verified_option, open_bundles
 from europanel.core.regions import PloidyMap, bare_name, chunk_by_name, read_fai
 from europanel.io.sheets import InputError
 from europanel.settings import bundle_min_group_size, load_settings
@@ -260,9 +260,7 @@ def register(sub) -> None:
         "merge", help="merge the bundles' counts of one chunk into its piece of the panel"
     )
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
-    p.add_argument(
-        "--verified", default=None, help="verify-bundles record: skip hashing counts files"
-    )
+    add_verified_option(p)
     p.add_argument("--chunk", required=True)
     add_settings_option(p, "merge")
     p.add_argument("--vcf-part", required=True, help="the chunk's VCF records (BGZF, no header)")
