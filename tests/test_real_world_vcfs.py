@@ -244,6 +244,41 @@ def test_bundle_from_before_the_chry_par_class_is_refused():
         merge_chunk("chr1", [old], panel, PloidyMap({}), PanelPolicy())
 
 
+# --- duplicates ---------------------------------------------------------------------------
+
+
+def test_duplicates_removed_after_splitting_and_left_aligning(reference, tmp_path):
+    """normalise splits, left-aligns and removes exact duplicates in one `norm` call: the
+    records and counts of bcftools' own two calls, `norm -m -any | norm -d exact`."""
+    vcf = indexed("duplicates.vcf", tmp_path)
+    bcf = str(tmp_path / "one_call.bcf")
+    inputs = [input_contigs(vcf, set(read_fai(reference)))]
+    stats = normalise_chunk(inputs, Chunk("chr1", 0, 1, 300), list(SEXES), reference, bcf)
+
+    split, deduplicated = str(tmp_path / "split.bcf"), str(tmp_path / "dedup.bcf")
+    pysam.bcftools.norm("-f", reference, "-m", "-any", "-Ou", "-o", split, vcf, catch_stdout=False)
+    split_line = pysam.bcftools.norm.get_messages()
+    pysam.bcftools.norm("-d", "exact", "-Ou", "-o", deduplicated, split, catch_stdout=False)
+    dedup_line = pysam.bcftools.norm.get_messages()
+
+    def records(path: str) -> list[str]:
+        return pysam.bcftools.view("-H", path).splitlines()
+
+    assert records(bcf) == records(deduplicated)
+    assert [r.split("\t")[1:5] for r in records(bcf)] == [
+        ["16", ".", "AC", "A"],
+        ["30", ".", "G", "A"],
+        ["40", ".", "T", "C"],
+        ["40", ".", "T", "G"],
+        ["40", ".", "T", "A"],
+    ]
+    counts = [line.split("\t")[-1].split("/") for line in (split_line, dedup_line)]
+    assert stats["duplicates"] == int(counts[1][5]) == 3  # total/split/joined/realigned/
+    assert stats["split"] == int(counts[0][1]) == 1  # mismatch_removed/dup_removed/skipped
+    assert stats["realigned"] == int(counts[0][3]) == 1
+    assert stats["input_records"] == int(counts[0][0]) == 7
+
+
 # --- validation names the real problem ---------------------------------------------------
 
 

@@ -11,9 +11,11 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
    samples in order, `annotate` does steps 1 and 2 in one pass, reading the window's
    text already inflated by `europanel.io.region_text` through a pipe (bgzipped VCF
    with a .tbi; otherwise `annotate -r`);
-3. `norm -m -any -f`: split multiallelics, left-align, check REF;
-4. `norm -d exact`: remove exact duplicates (not combinable with -m in one call);
-5. `view -t`: keep records whose *normalised* POS is in the chunk, so each
+3. `norm -m -any -d exact -f`: split multiallelics, left-align, check REF, and remove
+   exact duplicates among the split, left-aligned records, in one pass (the same
+   records and counts as `norm -m | norm -d exact`, tests/test_real_world_vcfs.py;
+   htslib refuses -d only with -m+, joining);
+4. `view -t`: keep records whose *normalised* POS is in the chunk, so each
    variant is in exactly one chunk and the same variant written at different
    positions by two cohorts meets in one chunk.
 """
@@ -260,7 +262,7 @@ def normalise_to_bcf(
             bcftools.concat, "--no-version", "-Ou", "-o", str(concatenated), *map(str, pieces)
         )
         run_bcftools(bcftools.sort, "-T", str(tmp), "-Ou", "-o", str(joined), str(concatenated))
-    split, deduplicated = tmp / "split.bcf", tmp / "dedup.bcf"
+    deduplicated = tmp / "dedup.bcf"
     check = "wx" if ref_mismatch == "drop" else "w"
     messages = run_bcftools(
         bcftools.norm,
@@ -271,9 +273,11 @@ def normalise_to_bcf(
         check,
         "-m",
         "-any",
+        "-d",
+        "exact",
         "-Ou",
         "-o",
-        str(split),
+        str(deduplicated),
         str(joined),
     )
     # Once per site: bcftools reports a multiallelic site once per ALT it splits.
@@ -286,19 +290,7 @@ def normalise_to_bcf(
             "was called against this reference, or set `normalise: {ref_mismatch: drop}` "
             "to leave such records out (they are counted in the report)"
         )
-    split_counts = norm_line_counts(messages)
-    dedup_counts = norm_line_counts(
-        run_bcftools(
-            bcftools.norm,
-            "--no-version",
-            "-d",
-            "exact",
-            "-Ou",
-            "-o",
-            str(deduplicated),
-            str(split),
-        )
-    )
+    line_counts = norm_line_counts(messages)
     # Uncompressed (still BGZF-framed): a temp file read once, by the counter in the same
     # process; compressing it at level 6 was most of the old normalise job's time.
     run_bcftools(
@@ -313,11 +305,11 @@ def normalise_to_bcf(
     )
     # Window-wide counts (the window overlaps neighbouring chunks); the report uses ratios.
     return {
-        "input_records": split_counts.get("total", 0),
-        "split": split_counts.get("split", 0),
-        "realigned": split_counts.get("realigned", 0),
+        "input_records": line_counts.get("total", 0),
+        "split": line_counts.get("split", 0),
+        "realigned": line_counts.get("realigned", 0),
         "ref_mismatch": len(mismatches),
-        "duplicates": dedup_counts.get("dup_removed", 0),
+        "duplicates": line_counts.get("dup_removed", 0),
     }
 
 
