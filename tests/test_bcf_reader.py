@@ -95,9 +95,9 @@ def cyvcf2_blocks(path: str):
         yield site, block
 
 
-def reader_blocks(path: str, block_size: int):
+def reader_blocks(path: str, block_size: int, region=None):
     reader = BcfReader(path)
-    for records in reader.blocks(block_size):
+    for records in reader.blocks(block_size, region):
         block = Block.empty(len(records), len(reader.samples))
         fill_block(block, records)
         for i in range(len(records)):
@@ -144,6 +144,42 @@ def edge_bcf(tmp_path_factory) -> str:
 @pytest.mark.parametrize("block_size", [1, 2, 3, 100])
 def test_reader_equals_cyvcf2_on_every_storage_case(edge_bcf, block_size):
     assert assert_same(edge_bcf, block_size) == 8
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        ("chr20", 150, 350),
+        ("chr20", 100, 100),
+        ("chr20", 201, 299),
+        ("chrX", 1, 100000),
+        ("chrY", 800, 900),
+        ("chr1", 1, 100000),  # no such contig in the header
+    ],
+)
+@pytest.mark.parametrize("block_size", [1, 2, 100])
+def test_reader_region_keeps_what_view_targets_keeps(edge_bcf, tmp_path, region, block_size):
+    """blocks(n, region) reads as `bcftools view -t region`'s output reads: the same
+    records, values and blocks (the count job leaves view -t to its reader)."""
+    contig, first, last = region
+    targeted = tmp_path / "targeted.bcf"
+    bcftools.view(
+        "--no-version", "-t", f"{contig}:{first}-{last}", "-Ob", "-o", str(targeted), edge_bcf,
+        catch_stdout=False,
+    )  # fmt: skip
+
+    def sizes(path, region=None):
+        return [len(b) for b in BcfReader(path).blocks(block_size, region)]
+
+    assert sizes(edge_bcf, region) == sizes(str(targeted))
+    expected = list(reader_blocks(str(targeted), block_size))
+    actual = list(reader_blocks(edge_bcf, block_size, region))
+    assert [site for site, _ in actual] == [site for site, _ in expected]
+    for (site, block), (_, want) in zip(actual, expected):
+        for name in FIELDS:
+            np.testing.assert_array_equal(
+                getattr(block, name), getattr(want, name), err_msg=f"{site} {name}"
+            )
 
 
 def test_header_dictionaries_match_htslib(edge_bcf):

@@ -188,16 +188,23 @@ class BcfReader:
         self.pass_id = strings["PASS"]
         self.fields = fields
 
-    def blocks(self, block_size: int):
+    def blocks(self, block_size: int, region: tuple[str, int, int] | None = None):
         """Yield RecordBlocks of up to `block_size` records, in file order.
 
         Records are decoded as each few MB of data is inflated (so only a
         record cut at the end of that data is carried over), then the decoded
-        parts are put together into blocks.
+        parts are put together into blocks. With `region` (contig, first, last;
+        1-based), only records whose POS is in it, as `bcftools view -t` keeps
+        them: the same blocks as reading that command's output.
         """
         stream = inflate_bgzf(self.path)
         buffer = self._skip_header(stream)
-        unpack = struct.Struct("<II").unpack_from
+        unpack = struct.Struct("<IIii").unpack_from  # l_shared, l_indiv, CHROM, POS - 1
+        if region is None:
+            wanted, first, last = None, -(2**31), 2**31
+        else:
+            names = {name: number for number, name in self.contigs.items()}
+            wanted, first, last = names.get(region[0], -1), region[1] - 1, region[2] - 1
         parts: list[RecordBlock] = []  # decoded parts of the block being gathered
         gathered = 0
         offset = 0  # where the next record starts in `buffer`
@@ -205,12 +212,13 @@ class BcfReader:
             buffer = b"".join([memoryview(buffer)[offset:], *pieces])
             offset, end = 0, len(buffer)
             starts: list[int] = []
-            while offset + 8 <= end:  # the one per-record Python loop: where records start
-                l_shared, l_indiv = unpack(buffer, offset)
+            while offset + 16 <= end:  # the one per-record Python loop: where records start
+                l_shared, l_indiv, chrom, pos = unpack(buffer, offset)
                 following = offset + 8 + l_shared + l_indiv
                 if following > end:
                     break
-                starts.append(offset)
+                if (wanted is None or chrom == wanted) and first <= pos <= last:
+                    starts.append(offset)
                 offset = following
                 if gathered + len(starts) == block_size:
                     parts.append(self._decode(buffer, np.array(starts, dtype=np.int64)))

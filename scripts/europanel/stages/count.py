@@ -169,8 +169,10 @@ def count_bcf_blocks(
     log=sys.stderr,
     stats: CountStats | None = None,
     histograms: bool = False,
+    region: tuple[str, int, int] | None = None,
 ):
-    """Count one cohort's normalised BCF block by block.
+    """Count one cohort's normalised BCF block by block (only the records whose POS is
+    in `region`, contig, first, last, when it is given).
 
     Yields (groups, table) per block of records, the table a pyarrow Table:
     one row per record that is not symbolic (filtered records flagged, with
@@ -200,7 +202,7 @@ def count_bcf_blocks(
     # memory each block touches; it widens to 32 bits for good at the first record that needs it.
     block = Block.allocate(block_size, len(samples), np.int16, fields)
 
-    for records in reader.blocks(block_size):
+    for records in reader.blocks(block_size, region):
         n = len(records)
         if block.dp.dtype != np.int32 and needs_int32(records):
             block = Block.allocate(block_size, len(samples), np.int32, fields)
@@ -491,8 +493,10 @@ def count_bcf_to_parquet(
     block_size: int = 10_000,
     log=sys.stderr,
     histograms: bool = False,
+    region: tuple[str, int, int] | None = None,
 ) -> CountStats:
-    """`count_bcf`, streamed to Parquet: one row group per block.
+    """`count_bcf`, streamed to Parquet: one row group per block (`region` as in
+    `count_bcf_blocks`).
 
     Peak memory is set by the block size, never by how many records the BCF
     holds. Both outputs appear at their final paths only when complete.
@@ -504,7 +508,7 @@ def count_bcf_to_parquet(
     writer = None
     try:
         for _, table in count_bcf_blocks(
-            bcf, samples, ploidy_map, qc, block_size, log, stats, histograms
+            bcf, samples, ploidy_map, qc, block_size, log, stats, histograms, region
         ):
             if writer is None:
                 writer = pq.ParquetWriter(partial, table.schema)

@@ -55,6 +55,7 @@ def normalise_and_count(
             normalised,
             realign_window=normalise["realign_window"],
             ref_mismatch=normalise["ref_mismatch"],
+            chunk_only=False,  # the reader keeps the chunk's records (view -t's)
         )
         count_stats = count_bcf_to_parquet(
             str(normalised),
@@ -66,6 +67,7 @@ def normalise_and_count(
             block_size=block_size,
             log=log,
             histograms=histograms,
+            region=(chunk.contig, chunk.start, chunk.end),
         )
     partial = f"{outputs['normalise_stats']}.partial"
     Path(partial).write_text(json.dumps(normalise_stats, indent=1, sort_keys=True) + "\n")

@@ -17,7 +17,9 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
    htslib refuses -d only with -m+, joining);
 4. `view -t`: keep records whose *normalised* POS is in the chunk, so each
    variant is in exactly one chunk and the same variant written at different
-   positions by two cohorts meets in one chunk.
+   positions by two cohorts meets in one chunk. The workflow's count job leaves
+   this step to its BCF reader, which skips the same records as it reads
+   (`europanel.io.bcf.BcfReader.blocks` with a region): one BCF pass less.
 """
 
 from __future__ import annotations
@@ -200,10 +202,13 @@ def normalise_to_bcf(
     out_bcf: Path,
     realign_window: int,
     ref_mismatch: str,
+    chunk_only: bool = True,
 ) -> dict[str, int]:
     """The steps of the module docstring, intermediate files in `tmp`: `out_bcf` gets the
     chunk's records as uncompressed BCF (still BGZF-framed), not indexed. Returns the
-    record statistics."""
+    record statistics. `chunk_only=False` skips step 4: `out_bcf` then also holds the
+    records normalised to a position in the realign window outside the chunk, which
+    its reader must leave out (`BcfReader.blocks(..., chunk.contig, chunk.start, chunk.end)`)."""
     sources = [(i.path, i.input_name(chunk.contig)) for i in inputs]
     sources = [(path, name) for path, name in sources if name is not None]
     keep_format = ",".join(f"FORMAT/{f}" for f in COUNTED_FORMAT_FIELDS)
@@ -262,7 +267,9 @@ def normalise_to_bcf(
             bcftools.concat, "--no-version", "-Ou", "-o", str(concatenated), *map(str, pieces)
         )
         run_bcftools(bcftools.sort, "-T", str(tmp), "-Ou", "-o", str(joined), str(concatenated))
-    deduplicated = tmp / "dedup.bcf"
+    # Uncompressed (still BGZF-framed): temp files read once, by the next step or by the
+    # counter in the same process; compressing at level 6 was most of the old job's time.
+    normalised = tmp / "normalised.bcf" if chunk_only else out_bcf
     check = "wx" if ref_mismatch == "drop" else "w"
     messages = run_bcftools(
         bcftools.norm,
@@ -277,7 +284,7 @@ def normalise_to_bcf(
         "exact",
         "-Ou",
         "-o",
-        str(deduplicated),
+        str(normalised),
         str(joined),
     )
     # Once per site: bcftools reports a multiallelic site once per ALT it splits.
@@ -291,18 +298,11 @@ def normalise_to_bcf(
             "to leave such records out (they are counted in the report)"
         )
     line_counts = norm_line_counts(messages)
-    # Uncompressed (still BGZF-framed): a temp file read once, by the counter in the same
-    # process; compressing it at level 6 was most of the old normalise job's time.
-    run_bcftools(
-        bcftools.view,
-        "--no-version",
-        "-t",
-        chunk.region,
-        "-Ou",
-        "-o",
-        str(out_bcf),
-        str(deduplicated),
-    )
+    if chunk_only:
+        run_bcftools(
+            bcftools.view, "--no-version", "-t", chunk.region, "-Ou",
+            "-o", str(out_bcf), str(normalised),
+        )  # fmt: skip
     # Window-wide counts (the window overlaps neighbouring chunks); the report uses ratios.
     return {
         "input_records": line_counts.get("total", 0),
