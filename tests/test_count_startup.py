@@ -120,6 +120,32 @@ def test_a_chunk_without_records_still_works(inputs):
     assert pq.read_table(inputs / "empty.parquet").num_rows == 0
 
 
+def test_cohort_sheet_writes_what_pandas_wrote_without_pandas(tmp_path):
+    """cohort-sheet's TSV has the bytes of `DataFrame.to_csv(sep="\\t", index=False)`,
+    quoting included, and the job never imports pandas."""
+    from europanel.io.sheets import Rows
+
+    rows = Rows(
+        ["sample", "cohort", "population", "sex"],
+        [
+            ["S1", "A", "P1", "XX"],
+            ['quote"d', "A", "P 2", ""],
+            ["comma,semi;colon", "A", "Pé", "NA"],
+            ["'single'", "A", "P1", "XY"],
+        ],
+    )
+    rows.write_tsv(str(tmp_path / "ours.tsv"))
+    rows.frame().to_csv(tmp_path / "pandas.tsv", sep="\t", index=False)
+    assert (tmp_path / "ours.tsv").read_bytes() == (tmp_path / "pandas.tsv").read_bytes()
+
+    sheet = "sample\tcohort\tpopulation\tsex\nS1\tA\tP1\tXX\nT1\tB\tP1\tXY\n"
+    (tmp_path / "samples.tsv").write_text(sheet)
+    argv = ["cohort-sheet", "--cohort", "A", "--samples", "samples.tsv", "--output", "A.tsv"]
+    code = f"from europanel.cli import main\nassert main({argv!r}) == 0"
+    assert run_python(code, cwd=tmp_path) == []
+    assert (tmp_path / "A.tsv").read_text() == "sample\tcohort\tpopulation\tsex\nS1\tA\tP1\tXX\n"
+
+
 def test_arrow_buffers_equal_pyarrow_conversions():
     """to_arrow / from_arrow / large_strings give what pa.array / to_numpy would."""
     rng = np.random.default_rng(1)

@@ -24,7 +24,7 @@ def cmd_cohort_sheet(args) -> None:
     """Write one cohort's rows of the sample sheet (the per-cohort input of its jobs)."""
     rows = cohort_samples(args)
     partial = f"{args.output}.partial"
-    rows.frame().to_csv(partial, sep="\t", index=False)
+    rows.write_tsv(partial)
     Path(partial).replace(args.output)
     print(f"{args.cohort}: {len(rows)} samples", file=sys.stderr)
 

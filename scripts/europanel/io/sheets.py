@@ -62,6 +62,17 @@ class Rows:
 
         return pd.DataFrame(self.values, columns=self.columns, dtype=str)
 
+    def write_tsv(self, path: str) -> None:
+        """The rows as a TSV with a header line: the bytes of `frame().to_csv(path,
+        sep="\t", index=False)` (pandas writes through the csv module the same way),
+        without importing pandas (~0.35 CPU s for a job that writes a few lines)."""
+        import csv
+
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(self.columns)
+            writer.writerows(self.values)
+
 
 @dataclass(frozen=True)
 class Sheet:
