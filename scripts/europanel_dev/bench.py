@@ -58,6 +58,13 @@ PRESETS = {
         "block_size": 2_000,
     },
 }
+# Five cohorts at a national programme's sample size (Genome of Europe averages ~3,850
+# genomes a country; the default preset has 400): per-genotype work grows with it, the
+# panel's per-site work does not. End to end only, at the workflow's default chunking.
+NATIONAL = {
+    "default": {"cohorts": 5, "samples": 2_000, "length": 4_000_000},
+    "quick": {"cohorts": 3, "samples": 200, "length": 400_000},
+}
 # One simulated cohort at Genome-of-Europe size: count's peak memory against its mem_mb.
 BIG_COHORT = {"samples": 20_000, "length": 200_000, "quick_length": 50_000}
 # docs/SCALING.md's model of Genome of Europe: what the job plan and CPU-hours are for.
@@ -201,6 +208,34 @@ def load() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
+def write_group_files(data: Path, aux: Path) -> tuple[list[str], dict[str, dict[str, list[str]]]]:
+    """Per cohort of a bench dataset, into `aux`: fill-tags' -S file, plink2's --pheno file,
+    and the groups of each sample. Returns the cohorts and, per cohort, its groups' samples."""
+    import pandas as pd
+
+    aux.mkdir(parents=True, exist_ok=True)
+    samples = pd.read_csv(data / "samples.tsv", sep="\t", dtype=str)
+    cohorts = list(dict.fromkeys(samples["cohort"]))
+    all_groups: dict[str, dict[str, list[str]]] = {}
+    for cohort in cohorts:
+        rows = samples[samples["cohort"] == cohort]
+        groups: dict[str, list[str]] = {}
+        lines = []
+        for row in rows.itertuples(index=False):
+            names = [row.cohort, row.population, row.sex, f"{row.population}_{row.sex}"]
+            lines.append(f"{row.sample}\t{','.join(names)}")
+            for name in names:
+                groups.setdefault(name, []).append(row.sample)
+        all_groups[cohort] = groups
+        (aux / f"{cohort}.groups.txt").write_text("\n".join(lines) + "\n")
+        pheno = ["#IID\tpopulation"] + [
+            f"{s}\t{p}" for s, p in zip(rows["sample"], rows["population"])
+        ]
+        (aux / f"{cohort}.pheno.txt").write_text("\n".join(pheno) + "\n")
+        (aux / f"{cohort}.subpops.json").write_text(json.dumps(groups))
+    return cohorts, all_groups
+
+
 # ---------------------------------------------------------------------------
 # The benchmark
 # ---------------------------------------------------------------------------
@@ -243,15 +278,21 @@ class Bench:
             ) from None
 
     def simulate(self) -> None:
+        self.summary = self.dataset(self.data, self.preset)
+
+    def dataset(self, data: Path, preset: dict) -> dict:
+        """A simulated dataset in `data` (cohorts x samples x length of `preset`, the
+        workflow's chunking of the default preset): reused when one with the same
+        parameters is there, unless --resimulate. Returns its simulation summary."""
         from europanel_dev.simulate import simulate
 
         wanted = {
-            "cohorts": self.preset["cohorts"],
-            "samples": self.preset["samples"],
-            "length": self.preset["length"],
+            "cohorts": preset["cohorts"],
+            "samples": preset["samples"],
+            "length": preset["length"],
             "seed": self.args.seed,
         }
-        summary_path = self.data / "simulation.json"
+        summary_path = data / "simulation.json"
         if summary_path.exists() and not self.args.resimulate:
             summary = json.loads(summary_path.read_text())
             same = (
@@ -261,16 +302,16 @@ class Bench:
                 and summary["seed"] == wanted["seed"]
             )
             if same:
-                self.log("reusing the simulated dataset")
-                self.set_chunking(self.data / "config.yaml")
-                self.notes["simulation_reused"] = True
-                self.summary = summary
-                return
-        shutil.rmtree(self.data, ignore_errors=True)
-        self.log("simulating")
-        self.loads["simulate"] = load()
-        self.summary = simulate(
-            self.data,
+                self.log(f"reusing the simulated dataset in {data}")
+                self.set_chunking(data / "config.yaml")
+                if data == self.data:
+                    self.notes["simulation_reused"] = True
+                return summary
+        shutil.rmtree(data, ignore_errors=True)
+        self.log(f"simulating {data}")
+        self.loads[f"simulate {data.name}"] = load()
+        summary = simulate(
+            data,
             wanted["cohorts"],
             wanted["samples"],
             wanted["length"],
@@ -280,7 +321,9 @@ class Bench:
             threads=2,
             log=self.log,
         )
-        self.notes["simulation_reused"] = False
+        if data == self.data:
+            self.notes["simulation_reused"] = False
+        return summary
 
     def set_chunking(self, config_path: Path) -> None:
         """A reused dataset runs with the preset's chunk and block sizes, whatever the
@@ -293,29 +336,7 @@ class Bench:
         config_path.write_text(text)
 
     def write_group_files(self) -> None:
-        """Per cohort: fill-tags' -S file, plink2's --pheno file, and the groups of each sample."""
-        import pandas as pd
-
-        self.aux.mkdir(parents=True, exist_ok=True)
-        samples = pd.read_csv(self.data / "samples.tsv", sep="\t", dtype=str)
-        self.cohorts = list(dict.fromkeys(samples["cohort"]))
-        self.groups: dict[str, dict[str, list[str]]] = {}
-        for cohort in self.cohorts:
-            rows = samples[samples["cohort"] == cohort]
-            groups: dict[str, list[str]] = {}
-            lines = []
-            for row in rows.itertuples(index=False):
-                names = [row.cohort, row.population, row.sex, f"{row.population}_{row.sex}"]
-                lines.append(f"{row.sample}\t{','.join(names)}")
-                for name in names:
-                    groups.setdefault(name, []).append(row.sample)
-            self.groups[cohort] = groups
-            (self.aux / f"{cohort}.groups.txt").write_text("\n".join(lines) + "\n")
-            pheno = ["#IID\tpopulation"] + [
-                f"{s}\t{p}" for s, p in zip(rows["sample"], rows["population"])
-            ]
-            (self.aux / f"{cohort}.pheno.txt").write_text("\n".join(pheno) + "\n")
-            (self.aux / f"{cohort}.subpops.json").write_text(json.dumps(groups))
+        self.cohorts, self.groups = write_group_files(self.data, self.aux)
 
     # -- end to end -------------------------------------------------------------
 
@@ -338,26 +359,31 @@ class Bench:
             + (" --quiet" if quiet else "")
         )
 
-    def bcftools_pipeline_script(self) -> Path:
-        """The per-cohort bcftools pipeline (2 cohorts at a time), then the merge."""
-        out = self.workdir / "bcftools_pipeline"
+    def bcftools_pipeline_script(
+        self, data: Path | None = None, aux: Path | None = None, name: str = "bcftools_pipeline"
+    ) -> Path:
+        """The per-cohort bcftools pipeline (2 cohorts at a time), then the merge, on a bench
+        dataset (the default one unless told), with its group files in `aux`."""
+        data, aux = data or self.data, aux or self.aux
+        cohorts, all_groups = write_group_files(data, aux)
+        out = self.workdir / name
         tags = sorted(
             {
                 f"{stat}{'' if g is None else '_' + g}"
-                for groups in self.groups.values()
+                for groups in all_groups.values()
                 for g in [None, *groups]
                 for stat in ("AC", "AN", "AC_Hom")
             }
         )
         info = ",".join(f"{t}:sum" for t in tags)
         per_cohort = (
-            f"bcftools norm --threads 0 -m -any -f {self.data}/reference.fa -Ou "
-            f"{self.data}/vcf/$1.vcf.gz"
+            f"bcftools norm --threads 0 -m -any -f {data}/reference.fa -Ou "
+            f"{data}/vcf/$1.vcf.gz"
             " 2>/dev/null | bcftools norm -d exact -Ou 2>/dev/null"
-            f" | bcftools +fill-tags -Ou -- -S {self.aux}/$1.groups.txt -t AN,AC,AC_Hom"
+            f" | bcftools +fill-tags -Ou -- -S {aux}/$1.groups.txt -t AN,AC,AC_Hom"
             f" | bcftools view -G -Ob -o {out}/$1.sites.bcf && bcftools index -f {out}/$1.sites.bcf"
         )
-        script = self.workdir / "bcftools_pipeline.sh"
+        script = self.workdir / f"{name}.sh"
         script.write_text(
             "#!/bin/bash\n"
             "# The bcftools pipeline a user would otherwise script"
@@ -366,38 +392,58 @@ class Bench:
             f"rm -rf {out} && mkdir -p {out}\n"
             f"cohort() {{ set -euo pipefail; {per_cohort}; }}\n"
             "export -f cohort\n"
-            f"printf '%s\\n' {' '.join(self.cohorts)} | xargs -P 2 -I{{}} bash -c 'cohort {{}}'\n"
+            f"printf '%s\\n' {' '.join(cohorts)} | xargs -P 2 -I{{}} bash -c 'cohort {{}}'\n"
             f"bcftools merge -m none -i {info} -Oz -o {out}/merged.sites.vcf.gz "
-            + " ".join(f"{out}/{c}.sites.bcf" for c in self.cohorts)
+            + " ".join(f"{out}/{c}.sites.bcf" for c in cohorts)
             + "\n"
             f"bcftools index -t {out}/merged.sites.vcf.gz\n"
         )
         return script
 
-    def end_to_end(self) -> None:
-        self.log("end to end: snakemake --cores 2 vs the bcftools pipeline")
+    def race(self, data: Path, script: Path, runs: int) -> tuple[Result, Result]:
+        """`snakemake --cores 2` on a bench dataset against the bcftools pipeline script,
+        interleaved run by run; each of our runs starts from no results."""
         ours = Result(
             "europanel: `snakemake --cores 2` (count = normalise + count per cohort x chunk, "
             "bundle, merge, publish, report)",
-            self.snakemake_command(),
+            self.snakemake_command(data),
         )
-        script = self.bcftools_pipeline_script()
         theirs = Result(
             "bcftools pipeline, 2 cohorts at a time (norm, norm -d, +fill-tags -S, view -G; merge)",
             f"bash {script}",
         )
-        self.loads["end_to_end (start)"] = load()
-        for run in range(self.runs):
+        for run in range(runs):
             for result in (ours, theirs):
                 if result is ours:
-                    shutil.rmtree(self.data / "results", ignore_errors=True)
-                    shutil.rmtree(self.data / ".snakemake", ignore_errors=True)
-                result.runs.append(measure(result.command, cwd=self.data, env=self.env))
+                    shutil.rmtree(data / "results", ignore_errors=True)
+                    shutil.rmtree(data / ".snakemake", ignore_errors=True)
+                result.runs.append(measure(result.command, cwd=data, env=self.env))
                 self.log(f"  run {run + 1}: {result.name[:40]}: {result.runs[-1].wall:.1f} s")
+        return ours, theirs
+
+    def end_to_end(self) -> None:
+        self.log("end to end: snakemake --cores 2 vs the bcftools pipeline")
+        script = self.bcftools_pipeline_script()
+        self.loads["end_to_end (start)"] = load()
+        self.e2e = list(self.race(self.data, script, self.runs))
         self.loads["end_to_end (end)"] = load()
-        self.e2e = [ours, theirs]
         self.rule_totals = self.per_rule_totals()
         self.piece_cpu = merge_piece_cpu(self.data)
+
+    def national_end_to_end(self) -> None:
+        """The same race on cohorts of a national programme's size (NATIONAL)."""
+        preset = NATIONAL["quick" if self.args.quick else "default"]
+        data = self.workdir / "national"
+        self.national_summary = self.dataset(data, preset)
+        self.log(
+            f"end to end at {preset['samples']:,} samples per cohort: snakemake --cores 2 "
+            "vs the bcftools pipeline"
+        )
+        script = self.bcftools_pipeline_script(data, self.aux / "national", "bcftools_national")
+        self.loads["national end_to_end (start)"] = load()
+        self.national = list(self.race(data, script, self.runs))
+        self.loads["national end_to_end (end)"] = load()
+        self.national_rules = self.per_rule_totals(data)
 
     def per_rule_totals(self, data: Path | None = None) -> dict[str, dict[str, float]]:
         """Seconds and peak MB per rule, from the last run's snakemake benchmark files:
@@ -916,6 +962,7 @@ class Bench:
         self.simulate()
         self.write_group_files()
         self.end_to_end()
+        self.national_end_to_end()
         self.merge_cost()
         self.publish_stage()
         self.scaling()
@@ -1484,6 +1531,7 @@ def render(bench: Bench) -> str:
         "absent-site policy, AF, faf95/faf99, grpmax, privacy rules, portable bundles, a "
         "Parquet copy and the QC report.\n"
     )
+    w(render_national(bench))
     w(
         "Where the time goes (last run, from snakemake's per-job benchmark files; seconds "
         "summed over jobs, two jobs at a time):\n"
@@ -1709,6 +1757,41 @@ def issue_12_targets(bench) -> list[tuple[str, float, float]]:
         )
     )
     return targets
+
+
+def render_national(bench) -> str:
+    """The end-to-end race on cohorts of a national programme's sample size."""
+    ours, theirs = bench.national
+    s = bench.national_summary
+    rules = bench.national_rules
+    count_cpu = rules.get("count", {}).get("cpu", 0.0)
+    rest_cpu = sum(t["cpu"] for rule, t in rules.items() if rule != "count")
+    lines = [
+        f"### At a national programme's sample size: {s['samples_per_cohort']:,} samples "
+        "per cohort\n",
+        f"The same two commands on {len(s['cohorts'])} cohorts x {s['samples_per_cohort']:,} "
+        f"samples, {s['length'] / 1e6:g} Mb of `{s['contig']}` (`NATIONAL` in "
+        f"europanel_dev/bench.py; same simulation model and seed, {s['sites_simulated']:,} "
+        f"segregating sites, {s['genotypes']:,} genotypes; the workflow's default chunking). "
+        "Genome of Europe averages ~3,850 genomes a country; the default preset's 400 "
+        "samples make the panel's per-site work (merge, publish, audit, report), which does "
+        "not grow with samples, weigh more than it will at any national programme's size.\n",
+        "| pipeline | wall s | CPU s | peak MB | ratio (wall) to bcftools |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in (ours, theirs):
+        lines.append(
+            f"| {r.name} | {r.wall:.1f} | {r.cpu:.1f} | {r.peak_mb:.0f} | "
+            f"{ratio(r.wall, theirs.wall)} |"
+        )
+    lines.append("")
+    lines.append(
+        f"europanel's last run, from snakemake's benchmark files: count {count_cpu:.1f} CPU s "
+        f"({rules.get('count', {}).get('jobs', 0)} jobs), everything after it "
+        f"{rest_cpu:.1f} CPU s. CPU ratio to the bcftools pipeline: "
+        f"{ratio(ours.cpu, theirs.cpu)}.\n"
+    )
+    return "\n".join(lines) + "\n"
 
 
 def render_count_job_steps(bench) -> str:
