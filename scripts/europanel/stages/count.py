@@ -75,9 +75,9 @@ def record_total(bcf: str) -> int:
         return 0
 
 
-def fill_block(block: Block, records) -> None:
+def fill_block(block: Block, records) -> bool:
     """Set every value of the first `len(records)` rows of `block` from a
-    `europanel.io.bcf.RecordBlock`.
+    `europanel.io.bcf.RecordBlock`; return whether any call is haploid (see fill_alleles).
 
     GT becomes the block's allele codes; DP, GQ and AD are widened to int32
     from how the BCF stores them (int8/int16/int32), their missing and
@@ -85,7 +85,7 @@ def fill_block(block: Block, records) -> None:
     missing values for it.
     """
     n = len(records)
-    fill_alleles(block.alleles[:n], records.fields.get("GT", []))
+    haploid = fill_alleles(block.alleles[:n], records.fields.get("GT", []))
     # A field the reader was not asked for (records.fields has no key) is not read: the
     # block holds an all-missing view for it (Block.allocate).
     for name, target, index in (
@@ -96,6 +96,7 @@ def fill_block(block: Block, records) -> None:
     ):
         if name in records.fields:
             fill_ints(target[:n], records.fields[name], index)
+    return haploid
 
 
 def copy_ints(target: np.ndarray, values: np.ndarray) -> None:
@@ -110,12 +111,15 @@ def copy_ints(target: np.ndarray, values: np.ndarray) -> None:
         np.copyto(target, values, casting="unsafe")
 
 
-def fill_alleles(target: np.ndarray, pieces) -> None:
-    """GT of each piece into `target` (records x samples x 2), in the block's allele codes.
+def fill_alleles(target: np.ndarray, pieces) -> bool:
+    """GT of each piece into `target` (records x samples x 2), in the block's allele codes;
+    return whether any call is haploid (a second allele HAPLOID_END): without one, there is
+    no haploid call in a diploid region to look for (a pass over the block saved).
 
     BCF stores an allele as (index + 1) << 1 | phased, 0 for a missing allele,
     and pads a haploid call in a diploid record with the vector-end sentinel.
     """
+    haploid = False
     if not pieces or sum(len(p.rows) for p in pieces) < len(target):
         target[...] = MISSING
     for piece in pieces:
@@ -129,10 +133,14 @@ def fill_alleles(target: np.ndarray, pieces) -> None:
         negative = stored < 0  # htslib's sentinels: missing, or vector end (haploid)
         if negative.any():
             vector_end = np.iinfo(stored.dtype).min + 1
-            alleles[negative] = np.where(stored[negative] == vector_end, HAPLOID_END, MISSING)
+            ends = stored[negative] == vector_end
+            haploid |= bool(ends.any())
+            alleles[negative] = np.where(ends, HAPLOID_END, MISSING)
         target[rows, :, : alleles.shape[2]] = alleles
         if alleles.shape[2] == 1:  # every sample of the record is haploid
             target[rows, :, 1] = HAPLOID_END
+            haploid = True
+    return haploid
 
 
 def fill_ints(target: np.ndarray, pieces, index: int) -> None:
@@ -225,7 +233,7 @@ def count_bcf_blocks(
         symbolic = kinds == "symbolic"
         counted = ~symbolic & ~records.filtered
         view = block.rows(slice(0, n))
-        fill_block(view, records)
+        any_haploid = fill_block(view, records)
         check_allele_indices(source, view.alleles, reference_only, records, reader)
         for contig_id in contig_ids:
             on_contig = records.chrom == contig_id
@@ -242,7 +250,8 @@ def count_bcf_blocks(
         stats.filtered += int((records.filtered & ~symbolic).sum())
         stats.counted += int(counted.sum())
         stats.reference_only += int((counted & reference_only).sum())
-        stats.haploid_in_diploid += haploid_in_diploid(view, ploidy_by_class, counted)
+        if any_haploid:
+            stats.haploid_in_diploid += haploid_in_diploid(view, ploidy_by_class, counted)
         for kind in stats.by_type:
             stats.by_type[kind] += int((kinds[counted] == kind).sum())
         stats.blocks += 1
