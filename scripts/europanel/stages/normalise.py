@@ -24,11 +24,12 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from europanel.core.regions import Chunk, harmonised_name
 from europanel.io.sheets import InputError
 
 COUNTED_FORMAT_FIELDS = ("GT", "AD", "DP", "GQ")
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+PIPE_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ def annotate_from_pipe(path: str, contig: str, begin: int, end: int, args, out) 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     read_end, write_end = os.pipe()
+    with suppress(OSError):  # fewer switches between writer and reader (Linux)
+        fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
     try:
         # The interpreter running this job, never whatever `python` PATH finds.
         writer = subprocess.Popen(
