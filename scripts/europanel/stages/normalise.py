@@ -13,8 +13,7 @@ bcftools does the work (pysam ships it, so no separate install). Per chunk:
    with a .tbi; otherwise `annotate -r`);
 3. `norm -m -any -d exact -f`: split multiallelics, left-align, check REF, and remove
    exact duplicates among the split, left-aligned records, in one pass (the same
-   records and counts as `norm -m | norm -d exact`, tests/test_real_world_vcfs.py;
-   htslib refuses -d only with -m+, joining);
+   records and counts as `norm -m | norm -d exact`, tests/test_real_world_vcfs.py);
 4. `view -t`: keep records whose *normalised* POS is in the chunk, so each
    variant is in exactly one chunk and the same variant written at different
    positions by two cohorts meets in one chunk. The workflow's count job leaves
