@@ -10,7 +10,6 @@ numpy values). These tests run the job in a fresh interpreter and look at sys.mo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,23 +54,6 @@ def test_the_count_chunk_import_chain_has_no_pandas():
         "europanel.stages.count, europanel.stages.normalise, europanel.io.bcf"
     )
     assert run_python(code) == []
-
-
-@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
-def test_jobs_start_blas_with_one_thread_unless_told_otherwise(given, expected):
-    """Every job is `python -m europanel.cli`: OpenBLAS (numpy's and scipy's) must not
-    start a spinning thread per core of the node, and a user's own setting is kept."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    if given is not None:
-        env["OPENBLAS_NUM_THREADS"] = given
-    probe = (
-        "import europanel.cli, os, numpy, scipy.special\n"
-        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split() == [expected, "1"]
 
 
 @pytest.fixture(scope="module")

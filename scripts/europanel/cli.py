@@ -8,19 +8,11 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-# Before numpy loads: OpenBLAS starts a thread per core at import (up to 64 on a cluster
-# node) that spins and costs every job CPU time (0.06 s at 2 cores, 0.25 s with scipy).
-# No europanel step uses BLAS (the counting matmuls are integer), and a job should use the
-# cores snakemake gave it. A value the user set is kept.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
-from europanel import __version__  # noqa: E402
-from europanel.commands import cohort, gdi, panel, report  # noqa: E402
-from europanel.io.sheets import InputError  # noqa: E402
+from europanel import __version__
+from europanel.commands import cohort, gdi, panel, report
+from europanel.io.sheets import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
