@@ -360,12 +360,10 @@ class Bench:
         )
 
     def bcftools_pipeline_script(
-        self, data: Path | None = None, aux: Path | None = None, name: str = "bcftools_pipeline"
+        self, data: Path, aux: Path, cohorts: list[str], all_groups: dict, name: str
     ) -> Path:
         """The per-cohort bcftools pipeline (2 cohorts at a time), then the merge, on a bench
-        dataset (the default one unless told), with its group files in `aux`."""
-        data, aux = data or self.data, aux or self.aux
-        cohorts, all_groups = write_group_files(data, aux)
+        dataset whose group files `write_group_files` wrote into `aux`."""
         out = self.workdir / name
         tags = sorted(
             {
@@ -423,7 +421,9 @@ class Bench:
 
     def end_to_end(self) -> None:
         self.log("end to end: snakemake --cores 2 vs the bcftools pipeline")
-        script = self.bcftools_pipeline_script()
+        script = self.bcftools_pipeline_script(
+            self.data, self.aux, self.cohorts, self.groups, "bcftools_pipeline"
+        )
         self.loads["end_to_end (start)"] = load()
         self.e2e = list(self.race(self.data, script, self.runs))
         self.loads["end_to_end (end)"] = load()
@@ -439,7 +439,9 @@ class Bench:
             f"end to end at {preset['samples']:,} samples per cohort: snakemake --cores 2 "
             "vs the bcftools pipeline"
         )
-        script = self.bcftools_pipeline_script(data, self.aux / "national", "bcftools_national")
+        aux = self.aux / "national"
+        cohorts, all_groups = write_group_files(data, aux)
+        script = self.bcftools_pipeline_script(data, aux, cohorts, all_groups, "bcftools_national")
         self.loads["national end_to_end (start)"] = load()
         self.national = list(self.race(data, script, self.runs))
         self.loads["national end_to_end (end)"] = load()
@@ -1512,13 +1514,7 @@ def render(bench: Bench) -> str:
     )
 
     w("## End to end, 2 cores\n")
-    w("| pipeline | wall s | CPU s | peak MB | ratio (wall) to bcftools |")
-    w("| --- | ---: | ---: | ---: | ---: |")
-    for r in (ours_e2e, bcftools_e2e):
-        w(
-            f"| {r.name} | {r.wall:.1f} | {r.cpu:.1f} | {r.peak_mb:.0f} | "
-            f"{ratio(r.wall, bcftools_e2e.wall)} |"
-        )
+    out += race_table(ours_e2e, bcftools_e2e)
     w("")
     w("Commands:\n")
     w(f"```\n{ours_e2e.command}\nbash bcftools_pipeline.sh\n```\n")
@@ -1759,6 +1755,18 @@ def issue_12_targets(bench) -> list[tuple[str, float, float]]:
     return targets
 
 
+def race_table(ours, theirs) -> list[str]:
+    """The end-to-end race as a table: wall and CPU of both, the wall ratio to bcftools."""
+    return [
+        "| pipeline | wall s | CPU s | peak MB | ratio (wall) to bcftools |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ] + [
+        f"| {r.name} | {r.wall:.1f} | {r.cpu:.1f} | {r.peak_mb:.0f} | "
+        f"{ratio(r.wall, theirs.wall)} |"
+        for r in (ours, theirs)
+    ]
+
+
 def render_national(bench) -> str:
     """The end-to-end race on cohorts of a national programme's sample size."""
     ours, theirs = bench.national
@@ -1776,15 +1784,9 @@ def render_national(bench) -> str:
         "Genome of Europe averages ~3,850 genomes a country; the default preset's 400 "
         "samples make the panel's per-site work (merge, publish, audit, report), which does "
         "not grow with samples, weigh more than it will at any national programme's size.\n",
-        "| pipeline | wall s | CPU s | peak MB | ratio (wall) to bcftools |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        *race_table(ours, theirs),
+        "",
     ]
-    for r in (ours, theirs):
-        lines.append(
-            f"| {r.name} | {r.wall:.1f} | {r.cpu:.1f} | {r.peak_mb:.0f} | "
-            f"{ratio(r.wall, theirs.wall)} |"
-        )
-    lines.append("")
     lines.append(
         f"europanel's last run, from snakemake's benchmark files: count {count_cpu:.1f} CPU s "
         f"({rules.get('count', {}).get('jobs', 0)} jobs), everything after it "

@@ -231,7 +231,8 @@ def normalise_to_bcf(
     rename.write_text("".join(f"{n}\t{r}\n" for i in inputs for n, r in i.to_reference.items()))
     pieces = []
     for k, (path, name) in enumerate(sources):
-        window = f"{name}:{max(1, chunk.start - realign_window)}-{chunk.end + realign_window}"
+        begin, end = max(1, chunk.start - realign_window), chunk.end + realign_window
+        window = f"{name}:{begin}-{end}"
         raw, annotated = tmp / f"raw{k}.bcf", tmp / f"annotated{k}.bcf"
         strip = ["--rename-chrs", str(rename), "-x", f"INFO,^{keep_format}", "-Ou"]
         if file_samples(path) == samples:
@@ -239,7 +240,6 @@ def normalise_to_bcf(
             # pass reads the window and strips the fields, without a BCF in between. If it
             # fails, the two passes below run and name the problem.
             try:
-                begin, end = max(1, chunk.start - realign_window), chunk.end + realign_window
                 annotate_window(path, name, begin, end, strip, annotated)
                 pieces.append(annotated)
                 continue
