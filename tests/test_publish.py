@@ -7,6 +7,7 @@ import gzip
 import pandas as pd
 import pyarrow as pa
 import pysam
+import pysam.bcftools
 import pytest
 
 from europanel.io.bgzf import EOF as BGZF_EOF
@@ -234,3 +235,91 @@ def test_lines_bytes_takes_any_slice_of_either_string_type():
         assert lines_bytes(array.slice(1, 2)) == b"chr1\t22\tx;y\n\n"
         assert lines_bytes(pa.chunked_array([array[:1], array[1:]])) == lines_bytes(array)
         assert lines_bytes(array.slice(0, 0)) == b""
+
+
+# --- the panel's index, joined from the pieces' indexes ------------------------------
+
+
+def records_at(vcf: str, regions) -> list[list[tuple[str, int, int]]]:
+    """Per region, the (contig, start, stop) of the records an index finds overlapping it."""
+    with pysam.VariantFile(vcf) as panel:
+        return [[(r.chrom, r.start, r.stop) for r in panel.fetch(*region)] for region in regions]
+
+
+def test_the_joined_index_finds_what_htslib_s_own_index_finds(tmp_path):
+    """Pieces with records across 16 kb windows and bins, deletions that reach into the
+    next windows and the next piece, an empty piece and enough text for many BGZF blocks
+    per piece; every region query answers as with an index htslib builds on the panel."""
+    import random
+
+    rng = random.Random(12)
+    contigs = {"chr1": 200_000, "chr2": 200_000}
+    pieces = []
+    for contig, begin, end in [
+        ("chr1", 1, 60_000),
+        ("chr1", 60_001, 60_100),  # no record falls here: an empty piece
+        ("chr1", 60_101, 150_000),
+        ("chr2", 1, 100_000),
+        ("chr2", 100_001, 200_000),
+    ]:
+        positions = sorted(rng.sample(range(begin, end), 400 if end - begin > 200 else 0))
+        refs = ["A" * (1 if rng.random() < 0.95 else rng.randint(2, 40_000)) for _ in positions]
+        n = len(positions)
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "CHROM": [contig] * n,
+                    "POS": positions,
+                    "REF": refs,
+                    "ALT": ["G"] * n,
+                    "FILTER": ["PASS"] * n,
+                    "AC": [rng.randint(1, 9) for _ in range(n)],
+                    "AN": [100] * n,
+                    "AF": [rng.random() for _ in range(n)],
+                }
+            )
+        )
+    vcf_parts, parquet_parts = [], []
+    for i, records in enumerate(pieces):
+        vcf_parts.append(str(tmp_path / f"part{i}.vcf.gz"))
+        parquet_parts.append(str(tmp_path / f"part{i}.parquet"))
+        write_part(arrow(records), vcf_parts[-1], parquet_parts[-1])
+    vcf = tmp_path / "panel.vcf.gz"
+    join_panel(vcf_parts, parquet_parts, str(vcf), str(tmp_path / "p.parquet"), contigs, HEADER, [])
+    own = tmp_path / "htslib.vcf.gz"
+    own.write_bytes(vcf.read_bytes())
+    pysam.tabix_index(str(own), preset="vcf", force=True)
+    regions = [(c,) for c in contigs] + [
+        (c, b, b + length)
+        for c in contigs
+        for b in range(0, 200_000, 7_919)
+        for length in (1, 500, 16_384, 70_000)
+    ]
+    joined = records_at(str(vcf), regions)
+    assert joined == records_at(str(own), regions)
+    assert sum(map(len, joined[:2])) == sum(map(len, pieces))
+    # The per-contig record counts (htslib's pseudo-bin), as `bcftools index -s` reads them.
+    assert pysam.bcftools.index("-s", str(vcf)) == pysam.bcftools.index("-s", str(own))
+
+
+@pytest.mark.e2e
+def test_the_demo_panel_index_finds_what_htslib_s_own_index_finds(demo_run, tmp_path):
+    (vcf,) = (demo_run / "results" / "panel").glob("*.sites.vcf.gz")
+    own = tmp_path / "htslib.vcf.gz"
+    own.write_bytes(vcf.read_bytes())
+    pysam.tabix_index(str(own), preset="vcf", force=True)
+    with pysam.VariantFile(str(own)) as panel:
+        lengths = {name: panel.header.contigs[name].length for name in panel.index}
+    regions = [(c,) for c in lengths] + [
+        (c, b, b + length)
+        for c, contig_length in lengths.items()
+        for b in range(0, contig_length, max(1, contig_length // 300))
+        for length in (1, 2_000, 100_000)
+    ]
+    joined = records_at(str(vcf), regions)
+    assert joined == records_at(str(own), regions)
+    import pyarrow.parquet as pq
+
+    (parquet,) = (demo_run / "results" / "panel").glob("*.sites.parquet")
+    assert sum(map(len, joined[: len(lengths)])) == pq.ParquetFile(parquet).metadata.num_rows
+    assert pysam.bcftools.index("-s", str(vcf)) == pysam.bcftools.index("-s", str(own))

@@ -55,19 +55,23 @@ def test_merge_models_by_hand():
     # The panel's piece: 4 x 1e5 records x (300 + 50 x 10) bytes = 320 MB over the floor.
     assert resources.merge_mem_mb([], 100_000, 10, 1) == 820
     # 1e6 sites x 3 cohorts x 23 groups x 1 us = 69 s, + 1e6 x (20 + 4 x 23) values x 1 us
-    # = 112 s: 181 s x 3 = 9.05 min -> floor 10; VRS adds 1e6 x 0.2 ms: 381 s -> 20 min.
+    # = 112 s, + the piece's index 1e6 x 2 us = 2 s: 183 s x 3 = 9.15 min -> floor 10;
+    # VRS adds 1e6 x 0.2 ms: 383 s -> 20 min.
     assert resources.merge_runtime(1_000_000, 3, 23, False, 1) == 10
     assert resources.merge_runtime(1_000_000, 3, 23, True, 1) == 20
     # Fewer than 10 groups cost as much as 10 in the join: 1e7 x 2 x 10 us = 200 s,
-    # + 1e7 x 36 values = 360 s: 560 s -> 28 min.
-    assert resources.merge_runtime(10_000_000, 2, 4, False, 1) == 28
-    # 1e7 x 2 x 40 us = 800 s + 1e7 x 180 values = 1,800 s: 2,600 s -> 130 min.
-    assert resources.merge_runtime(10_000_000, 2, 40, False, 1) == 130
+    # + 1e7 x 36 values = 360 s, + 20 s of index: 580 s -> 29 min.
+    assert resources.merge_runtime(10_000_000, 2, 4, False, 1) == 29
+    # 1e7 x 2 x 40 us = 800 s + 1e7 x 180 values = 1,800 s + 20 s: 2,620 s -> 131 min.
+    assert resources.merge_runtime(10_000_000, 2, 40, False, 1) == 131
 
 
 def test_publish_models_by_hand():
-    # 0.01 records per bp x 5 Mb chunks x 2 x 800 bytes = 80 MB over 1,000.
-    assert resources.publish_mem_mb(0.01, 5_000_000, 10, 1) == 1080
+    # 300 chunks of 1.5 M records: 2 row groups each, x 60 columns x 2,500 bytes = 90 MB.
+    assert resources.publish_mem_mb(300, 1_500_000, 10, 1) == 1090
+    # Genome of Europe: 310 chunks of ~2 M records, 60 groups: 620 x 260 x 2,500 = 403 MB.
+    assert resources.publish_mem_mb(310, 2_000_000, 60, 1) == 1403
+    assert resources.publish_runtime(650_000_000, 1) == 10  # 65 s: the 10-minute floor
 
 
 def test_span_records():
@@ -135,8 +139,12 @@ def test_more_input_never_asks_for_less(records_a, records_b, samples_a, samples
             resources.merge_mem_mb([(high_records, groups)], high_records, groups, 1),
         ),
         (
-            resources.publish_runtime(low_records, groups, 1),
-            resources.publish_runtime(high_records, groups, 1),
+            resources.publish_runtime(low_records, 1),
+            resources.publish_runtime(high_records, 1),
+        ),
+        (
+            resources.gdi_export_runtime(low_records, groups, 1),
+            resources.gdi_export_runtime(high_records, groups, 1),
         ),
     ]
     assert all(low <= high for low, high in pairs), pairs

@@ -149,25 +149,32 @@ def merge_mem_mb(cohort_rows, records, panel_groups, attempt):
 def merge_runtime(sites, cohorts, panel_groups, with_vrs, attempt):
     """A join per cohort over the chunk's sites: ~10 us per site, cohort and 10 groups
     (measured: 47k sites, 3 cohorts, 23 groups in 2.7 s); then the piece of the panel:
-    VCF text in Python, ~1 us per INFO value, and VRS IDs ~0.2 ms per record (measured
-    on the demo)."""
+    VCF text in Python, ~1 us per INFO value, its tabix index ~2 us per record, and VRS
+    IDs ~0.2 ms per record (measured on the demo)."""
     merge = 1e-6 * sites * cohorts * max(10, panel_groups)
     values = sites * (20 + 4 * panel_groups)
     vrs = 2e-4 * sites if with_vrs else 0
-    return minutes(merge + 1e-6 * values + vrs, attempt)
+    return minutes(merge + 1e-6 * values + 2e-6 * sites + vrs, attempt)
 
 
-def publish_mem_mb(records_per_bp, chunk_size, panel_groups, attempt):
-    """VCF pieces are copied block by block; the Parquet pieces are read one at a time:
-    about twice the table of the largest chunk (chunks of equal length: the largest
-    contig's records per bp)."""
-    largest_chunk = records_per_bp * chunk_size
-    return megabytes(2 * largest_chunk * panel_row_bytes(panel_groups), attempt, floor=1000)
+def publish_mem_mb(chunks, records_per_chunk, panel_groups, attempt):
+    """Pieces are copied 16 MB at a time; what grows is the Parquet footer: every row
+    group's column chunks (~2 kB each decoded, ~250 bytes written; measured with 154
+    columns), Arrow's default row groups of 1 Mi rows per chunk."""
+    row_groups = chunks * max(1, math.ceil(records_per_chunk / (1 << 20)))
+    column_chunks = row_groups * (20 + 4 * panel_groups)
+    return megabytes(2500 * column_chunks, attempt, floor=1000)
 
 
-def publish_runtime(records, panel_groups, attempt):
-    """Copying compressed bytes, the tabix index (~2 us per record) and rewriting the
-    Parquet row groups (~0.05 us per value)."""
+def publish_runtime(records, attempt):
+    """Copying compressed bytes (~0.1 us per record); the index is joined from the
+    pieces' (the merge jobs index them)."""
+    return minutes(records * 1e-7, attempt)
+
+
+def gdi_export_runtime(records, panel_groups, attempt):
+    """Every value of the panel's Parquet read (~0.05 us per value) and each country's
+    file written (~2 us per record)."""
     return minutes(records * (2e-6 + 5e-8 * (20 + 4 * panel_groups)), attempt)
 
 

@@ -50,7 +50,7 @@ rule gdi_export:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=publish_runtime,
+        runtime=gdi_export_runtime,
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),

@@ -31,6 +31,7 @@ rule merge:
     # never written and read again (issue 12).
     output:
         vcf=temp(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz"),
+        tbi=temp(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz.tbi"),
         parquet=temp(f"{OUTDIR}/panel_parts/{{chunk}}.parquet"),
         summary=f"{OUTDIR}/merged/{{chunk}}.summary.json",
     log:

@@ -1,9 +1,10 @@
-# The merge jobs write each chunk's piece of the panel (the costly part: VCF text), in
-# parallel; this step joins the compressed pieces without recompressing them and indexes
-# the panel.
+# The merge jobs write each chunk's piece of the panel (the costly part: VCF text and
+# Parquet), in parallel; this step joins the pieces' bytes (BGZF blocks, Parquet column
+# chunks) without decoding them, and the pieces' indexes into the panel's.
 rule publish:
     input:
         vcf_parts=expand(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz", chunk=CHUNKS),
+        vcf_indexes=expand(f"{OUTDIR}/panel_parts/{{chunk}}.vcf.gz.tbi", chunk=CHUNKS),
         parquet_parts=expand(f"{OUTDIR}/panel_parts/{{chunk}}.parquet", chunk=CHUNKS),
         manifests=bundle_manifests,
     output:
@@ -20,11 +21,7 @@ rule publish:
     priority: 1
     conda:
         "../envs/publish.yaml"
-    # The Parquet is joined while the VCF is indexed; Arrow sizes its pool by the job's
-    # threads (OMP_NUM_THREADS): alone, 2.8 s with two, 3.2-4.2 s with one. On 2 cores it
-    # waits for both to be free (~2 s of one idle core in the bench); on a cluster, where
-    # this serial step is hours long, two threads halve it.
-    threads: 2
+    threads: 1
     resources:
         mem_mb=publish_mem_mb,
         runtime=publish_runtime,

@@ -156,12 +156,16 @@ def publish_mem_mb(wildcards, attempt):
         for contig in CONTIGS
     )
     return resources.publish_mem_mb(
-        records_per_bp, config["chunk_size"], panel_group_count(), attempt
+        len(CHUNKS), records_per_bp * config["chunk_size"], panel_group_count(), attempt
     )
 
 
 def publish_runtime(wildcards, attempt):
-    return resources.publish_runtime(panel_records(), panel_group_count(), attempt)
+    return resources.publish_runtime(panel_records(), attempt)
+
+
+def gdi_export_runtime(wildcards, attempt):
+    return resources.gdi_export_runtime(panel_records(), panel_group_count(), attempt)
 
 
 def report_cohorts_mem_mb(wildcards, attempt):

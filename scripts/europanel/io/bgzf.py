@@ -13,6 +13,8 @@ from pathlib import Path
 
 from zlib_ng import zlib_ng
 
+from europanel.io import copy_range
+
 LEVEL = 6
 BLOCK_INPUT = 0xFF00  # htslib's BGZF_BLOCK_SIZE: input bytes per block
 MAX_BLOCK = 0x10000  # a block's whole size must fit BSIZE (16 bits, minus one)
@@ -75,9 +77,12 @@ class BgzfWriter:
         self.close()
 
 
-def body(path: str | Path) -> bytes:
-    """A BGZF file's blocks without its end-of-file block (valid members to concatenate)."""
-    data = Path(path).read_bytes()
-    if not data.endswith(EOF):
-        raise ValueError(f"{path}: no BGZF end-of-file block; the part is incomplete")
-    return data[: -len(EOF)]
+def copy_body(path: str | Path, out) -> None:
+    """Copy a BGZF file's blocks without its end-of-file block (valid members to
+    concatenate) to the open file `out`."""
+    with open(path, "rb") as source:
+        size = source.seek(0, 2)
+        source.seek(max(size - len(EOF), 0))
+        if source.read() != EOF:
+            raise ValueError(f"{path}: no BGZF end-of-file block; the part is incomplete")
+        copy_range(source, out, 0, size - len(EOF))

@@ -248,7 +248,10 @@ def arrow_schema(columns: list[str], definitions: dict) -> pa.Schema:
         "String": pa.string(),
         "Flag": pa.bool_(),
     }
-    histogram = pa.list_(pa.int64())  # the histograms' bin counts (a pipe string in the VCF)
+    # The histograms' bin counts (a pipe string in the VCF). The list's element is named as
+    # Parquet names it, so the parts' schema is the one a reader of the Parquet gets back
+    # (publish joins the parts' footers as they are).
+    histogram = pa.list_(pa.field("element", pa.int64()))
     fixed = {
         "CHROM": pa.string(),
         "POS": pa.int64(),

@@ -61,6 +61,79 @@ def read_index(path: str) -> dict[str, ContigIndex]:
     return contigs
 
 
+# htslib's per-contig metadata bin: chunks (first, past-the-last record offsets) and
+# (records, records without coordinates).
+PSEUDO_BIN = 37450
+# The header tabix's vcf preset writes: format (VCF), sequence, begin and end columns,
+# comment character, lines to skip.
+VCF_PRESET = (2, 1, 2, 0, ord("#"), 0)
+
+
+def joined_index(pieces: list[tuple[str, int]]) -> dict[str, ContigIndex]:
+    """The index of BGZF pieces joined one after another, from each piece's own index:
+    (the piece's .tbi, the file offset its first block has in the joined file). Every
+    virtual offset moves by that offset; a contig's bins take every piece's chunks,
+    merged where they meet in one block as htslib merges them; the linear index takes,
+    per window, the lowest offset of any piece (a valid bound for every piece's
+    records, and the one htslib finds except where it fills empty windows forward)."""
+    joined: dict[str, ContigIndex] = {}
+    for path, start in pieces:
+        moved = start << 16
+        for name, piece in read_index(path).items():
+            contig = joined.setdefault(name, ContigIndex({}, []))
+            for bin_number, chunks in piece.bins.items():
+                if bin_number == PSEUDO_BIN:
+                    (first, end), counts = chunks
+                    chunks = [(first + moved, end + moved), counts]
+                    contig.bins[bin_number] = pseudo_bin(contig.bins.get(bin_number), chunks)
+                else:
+                    chunks = [(b + moved, e + moved) for b, e in chunks]
+                    contig.bins[bin_number] = merged_chunks(contig.bins.get(bin_number, []), chunks)
+            linear = [offset + moved for offset in piece.linear]
+            shared = min(len(contig.linear), len(linear))
+            contig.linear[:shared] = map(min, contig.linear[:shared], linear[:shared])
+            contig.linear.extend(linear[shared:])
+    return joined
+
+
+def pseudo_bin(before: list | None, piece: list) -> list:
+    if before is None:
+        return piece
+    (first, _), (records, unplaced) = before
+    (_, end), (piece_records, piece_unplaced) = piece
+    return [(first, end), (records + piece_records, unplaced + piece_unplaced)]
+
+
+def merged_chunks(before: list, after: list) -> list:
+    """Chunks in offset order, one where the next begins in the block the last ends in
+    (htslib's hts_idx_finish)."""
+    chunks: list = []
+    for begin, end in sorted(before + after):
+        if chunks and chunks[-1][1] >> 16 >= begin >> 16:
+            chunks[-1] = (chunks[-1][0], max(chunks[-1][1], end))
+        else:
+            chunks.append((begin, end))
+    return chunks
+
+
+def write_index(path: str, contigs: dict[str, ContigIndex]) -> None:
+    """A .tbi of the vcf preset (hts-specs "The tabix index format"), BGZF-compressed."""
+    from europanel.io.bgzf import BgzfWriter  # not on region_text's fast start
+
+    names = b"".join(name.encode() + b"\0" for name in contigs)
+    out = [b"TBI\x01", struct.pack("<8i", len(contigs), *VCF_PRESET, len(names)), names]
+    for contig in contigs.values():
+        out.append(struct.pack("<i", len(contig.bins)))
+        for bin_number in sorted(contig.bins):
+            chunks = contig.bins[bin_number]
+            out.append(struct.pack("<Ii", bin_number, len(chunks)))
+            out.append(struct.pack(f"<{2 * len(chunks)}Q", *(o for c in chunks for o in c)))
+        out.append(struct.pack(f"<i{len(contig.linear)}Q", len(contig.linear), *contig.linear))
+    out.append(struct.pack("<Q", 0))  # records without coordinates: none in a VCF
+    with BgzfWriter(path) as index:
+        index.write(b"".join(out))
+
+
 def overlapping_bins(begin: int, end: int) -> list[int]:
     """The bins that may hold records overlapping [begin, end) (0-based; htslib's reg2bins)."""
     end -= 1

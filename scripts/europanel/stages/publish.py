@@ -7,13 +7,12 @@ formats themselves (INFO definitions, header, records, schema) are in io/panel_f
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
 
-from europanel.io import bgzf
+from europanel.io import bgzf, parquet_join, tabix
 from europanel.io.panel_format import (
     arrow_schema,
     cast_to_schema,
@@ -40,10 +39,10 @@ def with_vrs_ids(table: pa.Table, proxy) -> pa.Table:
 
 def write_part(table: pa.Table, vcf_part: str, parquet_part: str, fasta: str | None = None) -> int:
     """One merged chunk's records as a piece of the panel: its VCF records (BGZF, no
-    header) and its Parquet rows, in the schema every chunk shares. Written by the chunk's
-    merge job, so the merged table is never written and read again. With the reference
-    FASTA, each record gets its VRS Allele ID (a bundles-only merge may have no FASTA:
-    then no record has one)."""
+    header, with their tabix index) and its Parquet rows, in the schema every chunk
+    shares. Written by the chunk's merge job, so the merged table is never written and
+    read again. With the reference FASTA, each record gets its VRS Allele ID (a
+    bundles-only merge may have no FASTA: then no record has one)."""
     if fasta:
         from europanel.io.vrs import FastaDataProxy
 
@@ -58,6 +57,9 @@ def write_part(table: pa.Table, vcf_part: str, parquet_part: str, fasta: str | N
         for start in range(0, table.num_rows, VCF_SLICE_ROWS):
             vcf.write(vcf_text(table.slice(start, VCF_SLICE_ROWS), definitions))
     pq.write_table(table, partial_parquet)
+    # The piece's own index, here in parallel; publish joins the pieces' indexes.
+    pysam.tabix_index(partial_gz, preset="vcf", force=True, index=f"{vcf_part}.tbi.partial")
+    os.replace(f"{vcf_part}.tbi.partial", f"{vcf_part}.tbi")
     os.replace(partial_gz, vcf_part)
     os.replace(partial_parquet, parquet_part)
     return table.num_rows
@@ -72,43 +74,34 @@ def join_panel(
     panel: dict,
     cohorts: list[str],
 ) -> int:
-    """Join the chunks' pieces (in genome order) into the indexed panel VCF and one Parquet
-    file of per-chunk row groups. VCF pieces are copied as compressed BGZF blocks, never
-    decompressed; each output appears only when complete."""
+    """Join the chunks' pieces (in genome order, each VCF piece with its .tbi) into the
+    indexed panel VCF and one Parquet file of per-chunk row groups. Both are joined as
+    the pieces' bytes, never decoded: BGZF blocks and Parquet column chunks; each output
+    appears only when complete."""
     schema = pq.read_schema(parquet_parts[0])
     for part in parquet_parts[1:]:
         if not pq.read_schema(part).equals(schema):
             raise ValueError(f"{part}: columns differ from {parquet_parts[0]}; rerun the merge")
     definitions = info_definitions(schema.names, cohorts)
     partial_gz, partial_parquet = f"{vcf_gz}.partial.gz", f"{parquet}.partial"
-    # The Parquet is joined on a second thread while the VCF is joined and indexed here
-    # (Arrow and htslib both release the GIL).
-    with ThreadPoolExecutor(1) as pool:
-        joined_parquet = pool.submit(join_parquet, parquet_parts, schema, partial_parquet)
-        header = "\n".join(header_lines(panel, definitions, contig_lengths)) + "\n"
-        with bgzf.BgzfWriter(partial_gz) as vcf:
-            vcf.write(header.encode())
-        with open(partial_gz, "r+b") as vcf:
-            # Overwrite the header file's EOF block with the parts, then end with one EOF block.
-            vcf.seek(-len(bgzf.EOF), os.SEEK_END)
-            for part in vcf_parts:
-                vcf.write(bgzf.body(part))
-            vcf.write(bgzf.EOF)
-            vcf.truncate()
-        pysam.tabix_index(partial_gz, preset="vcf", force=True)
-        records = joined_parquet.result()
+    records = parquet_join.join(parquet_parts, partial_parquet)
+    header = "\n".join(header_lines(panel, definitions, contig_lengths)) + "\n"
+    with bgzf.BgzfWriter(partial_gz) as vcf:
+        vcf.write(header.encode())
+    starts = []
+    with open(partial_gz, "r+b") as vcf:
+        # Overwrite the header file's EOF block with the parts, then end with one EOF block.
+        vcf.seek(-len(bgzf.EOF), os.SEEK_END)
+        for part in vcf_parts:
+            starts.append(vcf.tell())
+            bgzf.copy_body(part, vcf)
+        vcf.write(bgzf.EOF)
+        vcf.truncate()
+    # The parts' indexes, their offsets moved to where each part now starts: the panel is
+    # never read again to index it (hours at Genome-of-Europe scale).
+    index = tabix.joined_index([(f"{part}.tbi", start) for part, start in zip(vcf_parts, starts)])
+    tabix.write_index(f"{partial_gz}.tbi", index)
     os.replace(f"{partial_gz}.tbi", f"{vcf_gz}.tbi")
     os.replace(partial_gz, vcf_gz)
     os.replace(partial_parquet, parquet)
-    return records
-
-
-def join_parquet(parts: list[str], schema: pa.Schema, path: str) -> int:
-    """The parts' rows as one Parquet file, a row group per part; returns the row count."""
-    records = 0
-    with pq.ParquetWriter(path, schema) as writer:
-        for part in parts:
-            table = pq.read_table(part)
-            writer.write_table(table)
-            records += table.num_rows
     return records
