@@ -143,8 +143,8 @@ def test_more_input_never_asks_for_less(records_a, records_b, samples_a, samples
             resources.publish_runtime(high_records, 1),
         ),
         (
-            resources.gdi_export_runtime(low_records, groups, 1),
-            resources.gdi_export_runtime(high_records, groups, 1),
+            resources.gdi_part_runtime(low_records, groups, 1),
+            resources.gdi_part_runtime(high_records, groups, 1),
         ),
     ]
     assert all(low <= high for low, high in pairs), pairs

@@ -201,7 +201,8 @@ def test_demo_settings_are_complete_for_every_stage():
         + ["p", "--summary", "s"],
         ["allsites", "--bundles", "b", "--panel", "p", "--contigs", "c", "--output", "o"]
         + ["--parquet", "q"],
-        ["gdi-export", "--panel", "p", "--bundles", "b", "--contigs", "c", "--summary", "s"],
+        ["gdi-export", "--parts", "p", "--bundles", "b", "--contigs", "c", "--summary", "s"],
+        ["gdi-export-part", "--panel", "p", "--region", "chr1:1-10", "--output", "o"],
     ],
 )
 def test_cli_refuses_incomplete_settings_with_one_message(argv, capsys):

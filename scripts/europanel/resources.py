@@ -172,9 +172,9 @@ def publish_runtime(records, attempt):
     return minutes(records * 1e-7, attempt)
 
 
-def gdi_export_runtime(records, panel_groups, attempt):
-    """Every value of the panel's Parquet read (~0.05 us per value) and each country's
-    file written (~2 us per record)."""
+def gdi_part_runtime(records, panel_groups, attempt):
+    """A chunk's records of the panel's Parquet read (~0.05 us per value) and its piece of
+    each country's file written and indexed (~2 us per record)."""
     return minutes(records * (2e-6 + 5e-8 * (20 + 4 * panel_groups)), attempt)
 
 

@@ -34,9 +34,35 @@ rule allsites_an:
         " --output {output.tsv} --parquet {output.parquet} > {log} 2>&1"
 
 
-rule gdi_export:
+# Each chunk's piece of every country's file, in parallel (at Genome-of-Europe scale one
+# job over the whole panel would take hours); gdi_export joins their bytes and indexes.
+rule gdi_part:
     input:
         panel=f"{PANEL_STEM}.sites.parquet",
+    output:
+        temp(directory(f"{OUTDIR}/gdi_parts/{{chunk}}")),
+    log:
+        f"{OUTDIR}/logs/gdi_part/{{chunk}}.log",
+    benchmark:
+        f"{OUTDIR}/benchmarks/gdi_part/{{chunk}}.tsv"
+    conda:
+        "../envs/publish.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=gdi_part_runtime,
+    params:
+        europanel=EUROPANEL,
+        region=lambda wildcards: CHUNK_REGIONS[wildcards.chunk],
+        settings=stage_settings("gdi_export", countries=GDI_COUNTRIES),
+    shell:
+        "{params.europanel} gdi-export-part --panel {input.panel} --region {params.region}"
+        " --settings {params.settings:q} --output {output} > {log} 2>&1"
+
+
+rule gdi_export:
+    input:
+        parts=expand(f"{OUTDIR}/gdi_parts/{{chunk}}", chunk=CHUNKS),
         manifests=bundle_manifests,
         verified=VERIFIED_BUNDLES,
     output:
@@ -50,14 +76,14 @@ rule gdi_export:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=gdi_export_runtime,
+        runtime=publish_runtime,
     params:
         europanel=EUROPANEL,
         bundles=" ".join(BUNDLES),
         contigs=" ".join(CONTIGS),
         settings=stage_settings("gdi_export", countries=GDI_COUNTRIES),
     shell:
-        "{params.europanel} gdi-export --panel {input.panel} --bundles {params.bundles}"
+        "{params.europanel} gdi-export --parts {input.parts} --bundles {params.bundles}"
         " --verified {input.verified}"
         " --contigs {params.contigs} --settings {params.settings:q}"
         " --summary {output.summary} > {log} 2>&1"

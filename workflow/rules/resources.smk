@@ -150,13 +150,18 @@ def merge_runtime(wildcards, attempt):
     )
 
 
-def publish_mem_mb(wildcards, attempt):
+def largest_chunk_records():
+    """Panel records of a chunk at the densest contig's records per bp."""
     records_per_bp = max(
         sum(contig_records(c, contig) for c in COHORTS) / CONTIG_LENGTHS[contig]
         for contig in CONTIGS
     )
+    return records_per_bp * config["chunk_size"]
+
+
+def publish_mem_mb(wildcards, attempt):
     return resources.publish_mem_mb(
-        len(CHUNKS), records_per_bp * config["chunk_size"], panel_group_count(), attempt
+        len(CHUNKS), largest_chunk_records(), panel_group_count(), attempt
     )
 
 
@@ -164,8 +169,10 @@ def publish_runtime(wildcards, attempt):
     return resources.publish_runtime(panel_records(), attempt)
 
 
-def gdi_export_runtime(wildcards, attempt):
-    return resources.gdi_export_runtime(panel_records(), panel_group_count(), attempt)
+def gdi_part_runtime(wildcards, attempt):
+    return resources.gdi_part_runtime(
+        chunk_panel_records(wildcards.chunk), panel_group_count(), attempt
+    )
 
 
 def report_cohorts_mem_mb(wildcards, attempt):

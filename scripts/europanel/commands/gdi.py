@@ -1,5 +1,6 @@
-"""Beside the panel: `allsites` (all-sites AN), `gdi-export` (GDI / Beacon v2 files per
-country) and `lookup` (what the panel says about given variants)."""
+"""Beside the panel: `allsites` (all-sites AN), `gdi-export-part` and `gdi-export` (GDI /
+Beacon v2 files per country: each chunk's pieces, then their join) and `lookup` (what the
+panel says about given variants)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,18 @@ def cmd_allsites(args) -> None:
     print(f"all-sites AN: {rows} intervals, {len(groups)} groups", file=sys.stderr)
 
 
+def cmd_gdi_export_part(args) -> None:
+    from europanel.stages.gdi import export_gdi_part, require_codes
+
+    settings = load_settings(args.settings, "gdi_export")
+    label = settings["gdi"]["panel_label"]
+    require_codes(settings["countries"], label)
+    records = export_gdi_part(args.panel, args.output, settings["countries"], label, args.region)
+    print(f"GDI export of {args.region}: {records}", file=sys.stderr)
+
+
 def cmd_gdi_export(args) -> None:
-    from europanel.stages.gdi import export_gdi, require_codes, write_summary
+    from europanel.stages.gdi import join_gdi, require_codes, write_summary
 
     settings = load_settings(args.settings, "gdi_export")
     label = settings["gdi"]["panel_label"]
@@ -44,8 +55,8 @@ def cmd_gdi_export(args) -> None:
     for stale in Path(outdir).glob("*.sites.vcf.gz*"):  # a cohort withheld since last run
         stale.unlink()
     lengths = first["contigs"]
-    written = export_gdi(
-        args.panel,
+    written = join_gdi(
+        args.parts,
         outdir,
         countries,
         label,
@@ -77,8 +88,19 @@ def register(sub) -> None:
     p.add_argument("--parquet", required=True)
     p.set_defaults(func=cmd_allsites)
 
-    p = sub.add_parser("gdi-export", help="GDI / Beacon v2 allele-frequency VCFs per country")
+    p = sub.add_parser(
+        "gdi-export-part", help="one chunk's piece of every GDI / Beacon v2 file (gdi-export)"
+    )
     p.add_argument("--panel", required=True, help="the panel's Parquet")
+    p.add_argument("--region", required=True, help="the chunk: contig:start-end (POS in it)")
+    add_settings_option(p, "gdi_export")
+    p.add_argument("--output", required=True, help="folder of the chunk's pieces")
+    p.set_defaults(func=cmd_gdi_export_part)
+
+    p = sub.add_parser("gdi-export", help="GDI / Beacon v2 allele-frequency VCFs per country")
+    p.add_argument(
+        "--parts", nargs="+", required=True, help="the chunks' gdi-export-part folders, in order"
+    )
     p.add_argument("--bundles", nargs="+", required=True, help="bundle folders")
     add_verified_option(p)
     p.add_argument("--contigs", nargs="+", required=True)

@@ -24,12 +24,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pysam
 
 from europanel import __version__
 from europanel.io.bgzf import BgzfWriter
 from europanel.io.panel_format import float_texts, lines_bytes
 from europanel.io.sheets import InputError
+from europanel.stages.audit import overlapping_row_groups
+from europanel.stages.publish import finish_piece, join_pieces
 
 # "EU" is an ISO 3166 exceptional reservation: accepted for the whole panel's label only.
 PANEL_ONLY_CODES = {"EU"}
@@ -209,35 +210,45 @@ def gdi_lines(
     return lines_bytes(lines)
 
 
-def export_gdi(
+def gdi_targets(countries: dict[str, str], panel_label: str) -> dict[str, str | None]:
+    """File label -> the cohort it exports (None: the whole panel's file)."""
+    return {panel_label: None} | {code: cohort for cohort, code in countries.items()}
+
+
+def export_gdi_part(
     panel_parquet: str,
-    outdir: str,
+    part_dir: str,
     countries: dict[str, str],
     panel_label: str,
-    contigs: dict[str, int],
-    panel_name: str,
-    fasta: str,
+    region: str | None = None,
 ) -> dict[str, int]:
-    """Write `<outdir>/<CC>.sites.vcf.gz` (+ .tbi) per published cohort and the panel's
-    file; return records per file. Files appear only when complete."""
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    targets = {panel_label: None} | {code: cohort for cohort, code in countries.items()}
-    served = {
-        label: [c for c in contigs if c.removeprefix("chr") in GDI_CONTIGS] for label in targets
-    }
-    partial = {label: f"{outdir}/{label}.sites.vcf.gz.partial.gz" for label in targets}
-    handles = {label: BgzfWriter(path) for label, path in partial.items()}
+    """One chunk's piece of every GDI file: `<part_dir>/<label>.vcf.gz` (the chunk's lines,
+    no header, with its .tbi) and `records.json` (records per label), from the panel
+    Parquet's records with POS in `region` (`contig:start-end`; None: every record).
+    Each chunk's job runs in parallel; `join_gdi` joins the pieces."""
+    Path(part_dir).mkdir(parents=True, exist_ok=True)
+    targets = gdi_targets(countries, panel_label)
+    pieces = {label: f"{part_dir}/{label}.vcf.gz" for label in targets}
+    handles = {label: BgzfWriter(f"{path}.partial") for label, path in pieces.items()}
     records = dict.fromkeys(targets, 0)
+    parquet = pq.ParquetFile(panel_parquet)
+    names = set(parquet.schema_arrow.names)
+    # Only the columns the export writes: the panel has ~170, histograms and VRS IDs
+    # among them, and decoding them all was most of this job's CPU.
+    columns = gdi_columns(parquet.schema_arrow.names, list(targets.values()))
+    row_groups, inside = None, None
+    if region is not None:
+        contig, span = region.rsplit(":", 1)
+        start, end = (int(x) for x in span.split("-"))
+        row_groups = overlapping_row_groups(parquet, contig, start, end)
+        position = pc.field("POS")
+        inside = (pc.field("CHROM") == contig) & (position >= start) & (position <= end)
     try:
-        for label, handle in handles.items():
-            kept = {c: contigs[c] for c in served[label]}
-            handle.write(header_text(kept, label, panel_name, fasta).encode())
-        parquet = pq.ParquetFile(panel_parquet)
-        names = set(parquet.schema_arrow.names)
-        # Only the columns the export writes: the panel has ~170, histograms and VRS IDs
-        # among them, and decoding them all was most of this job's CPU.
-        columns = gdi_columns(parquet.schema_arrow.names, list(targets.values()))
-        for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=columns):
+        for batch in parquet.iter_batches(
+            batch_size=READ_BATCH, columns=columns, row_groups=row_groups
+        ):
+            if inside is not None:
+                batch = batch.filter(inside)
             # Which rows are on a contig the writer accepts, decided once per distinct name.
             chrom = pc.cast(batch.column("CHROM"), pa.string())
             served_contigs = [
@@ -257,15 +268,46 @@ def export_gdi(
     finally:
         for handle in handles.values():
             handle.close()
+    for piece in pieces.values():
+        finish_piece(f"{piece}.partial", piece)
+    partial = f"{part_dir}/records.json.partial"
+    Path(partial).write_text(json.dumps(records, sort_keys=True) + "\n")
+    os.replace(partial, f"{part_dir}/records.json")
+    return records
+
+
+def join_gdi(
+    part_dirs: list[str],
+    outdir: str,
+    countries: dict[str, str],
+    panel_label: str,
+    contigs: dict[str, int],
+    panel_name: str,
+    fasta: str,
+) -> dict[str, int]:
+    """Write `<outdir>/<CC>.sites.vcf.gz` (+ .tbi) per published cohort and the panel's
+    file from the chunks' pieces (in genome order), joined by their bytes and indexes;
+    return records per file. A cohort the panel publishes nowhere gets no file. Files
+    appear only when complete."""
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    targets = gdi_targets(countries, panel_label)
+    records = dict.fromkeys(targets, 0)
+    for part_dir in part_dirs:
+        for label, n in json.loads(Path(f"{part_dir}/records.json").read_text()).items():
+            records[label] += n
+    served = [c for c in contigs if c.removeprefix("chr") in GDI_CONTIGS]
     written = {}
-    for label, path in partial.items():
-        final = f"{outdir}/{label}.sites.vcf.gz"
-        if records[label] == 0 and targets[label] is not None:
-            os.remove(path)  # a cohort the panel publishes nowhere gets no file
+    for label, cohort in targets.items():
+        if records[label] == 0 and cohort is not None:
             continue
-        pysam.tabix_index(path, preset="vcf", force=True)
-        os.replace(f"{path}.tbi", f"{final}.tbi")
-        os.replace(path, final)
+        header = header_text({c: contigs[c] for c in served}, label, panel_name, fasta)
+        partial, final = (
+            f"{outdir}/{label}.sites.vcf.gz.partial.gz",
+            f"{outdir}/{label}.sites.vcf.gz",
+        )
+        join_pieces(header.encode(), [f"{d}/{label}.vcf.gz" for d in part_dirs], partial)
+        os.replace(f"{partial}.tbi", f"{final}.tbi")
+        os.replace(partial, final)
         written[label] = records[label]
     return written
 

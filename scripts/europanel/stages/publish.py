@@ -57,10 +57,7 @@ def write_part(table: pa.Table, vcf_part: str, parquet_part: str, fasta: str | N
         for start in range(0, table.num_rows, VCF_SLICE_ROWS):
             vcf.write(vcf_text(table.slice(start, VCF_SLICE_ROWS), definitions))
     pq.write_table(table, partial_parquet)
-    # The piece's own index, here in parallel; publish joins the pieces' indexes.
-    pysam.tabix_index(partial_gz, preset="vcf", force=True, index=f"{vcf_part}.tbi.partial")
-    os.replace(f"{vcf_part}.tbi.partial", f"{vcf_part}.tbi")
-    os.replace(partial_gz, vcf_part)
+    finish_piece(partial_gz, vcf_part)
     os.replace(partial_parquet, parquet_part)
     return table.num_rows
 
@@ -86,22 +83,35 @@ def join_panel(
     partial_gz, partial_parquet = f"{vcf_gz}.partial.gz", f"{parquet}.partial"
     records = parquet_join.join(parquet_parts, partial_parquet)
     header = "\n".join(header_lines(panel, definitions, contig_lengths)) + "\n"
-    with bgzf.BgzfWriter(partial_gz) as vcf:
-        vcf.write(header.encode())
-    starts = []
-    with open(partial_gz, "r+b") as vcf:
-        # Overwrite the header file's EOF block with the parts, then end with one EOF block.
-        vcf.seek(-len(bgzf.EOF), os.SEEK_END)
-        for part in vcf_parts:
-            starts.append(vcf.tell())
-            bgzf.copy_body(part, vcf)
-        vcf.write(bgzf.EOF)
-        vcf.truncate()
-    # The parts' indexes, their offsets moved to where each part now starts: the panel is
-    # never read again to index it (hours at Genome-of-Europe scale).
-    index = tabix.joined_index([(f"{part}.tbi", start) for part, start in zip(vcf_parts, starts)])
-    tabix.write_index(f"{partial_gz}.tbi", index)
+    join_pieces(header.encode(), vcf_parts, partial_gz)
     os.replace(f"{partial_gz}.tbi", f"{vcf_gz}.tbi")
     os.replace(partial_gz, vcf_gz)
     os.replace(partial_parquet, parquet)
     return records
+
+
+def finish_piece(partial: str, piece: str) -> None:
+    """Index a written BGZF piece (headerless VCF lines) and give it its final name: the
+    index is built here, in the piece's parallel job, and joined by `join_pieces`."""
+    pysam.tabix_index(partial, preset="vcf", force=True, index=f"{piece}.tbi.partial")
+    os.replace(f"{piece}.tbi.partial", f"{piece}.tbi")
+    os.replace(partial, piece)
+
+
+def join_pieces(header: bytes, pieces: list[str], path: str) -> None:
+    """`header` then the pieces' BGZF blocks, as one BGZF file at `path` indexed at
+    `path`.tbi from the pieces' own indexes: nothing is decompressed or read again
+    (hours at Genome-of-Europe scale)."""
+    with bgzf.BgzfWriter(path) as out:
+        out.write(header)
+    starts = []
+    with open(path, "r+b") as out:
+        # Overwrite the header file's EOF block with the pieces, then end with one EOF block.
+        out.seek(-len(bgzf.EOF), os.SEEK_END)
+        for piece in pieces:
+            starts.append(out.tell())
+            bgzf.copy_body(piece, out)
+        out.write(bgzf.EOF)
+        out.truncate()
+    index = tabix.joined_index([(f"{piece}.tbi", start) for piece, start in zip(pieces, starts)])
+    tabix.write_index(f"{path}.tbi", index)
