@@ -237,6 +237,11 @@ def test_pieces_per_chunk_join_into_the_files_of_one_pass(demo_run, tmp_path):
         with pysam.VariantFile(str(gdi / f"{code}.sites.vcf.gz")) as vcf:
             found = sum(1 for name in vcf.index for _ in vcf.fetch(name))
         assert found == len(pieces) == written[code], code
+    # A piece made for other countries (settings changed since) is refused by name.
+    (tmp_path / "all" / "records.json").write_text(json.dumps({label: 1}))
+    with pytest.raises(ValueError, match="rerun its gdi_part job") as error:
+        join_gdi([str(tmp_path / "all")], str(tmp_path / "o2"), countries, label, contigs, "d", "x")
+    assert str(tmp_path / "all") in str(error.value)
 
 
 def test_gdi_lines_equal_the_naive_formatting():

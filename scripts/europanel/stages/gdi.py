@@ -293,7 +293,13 @@ def join_gdi(
     targets = gdi_targets(countries, panel_label)
     records = dict.fromkeys(targets, 0)
     for part_dir in part_dirs:
-        for label, n in json.loads(Path(f"{part_dir}/records.json").read_text()).items():
+        part = json.loads(Path(f"{part_dir}/records.json").read_text())
+        if set(part) != set(targets):
+            raise ValueError(
+                f"{part_dir}: written for the files {sorted(part)}, not {sorted(targets)} "
+                "(the countries changed since); rerun its gdi_part job"
+            )
+        for label, n in part.items():
             records[label] += n
     served = [c for c in contigs if c.removeprefix("chr") in GDI_CONTIGS]
     written = {}
